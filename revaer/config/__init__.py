@@ -1,0 +1,28 @@
+"""The PostgreSQL-backed configuration: snapshots, changesets, the setup flow, the watcher."""
+
+from revaer.config._changeset import ApiKeyChange, SecretChange, SettingsChangeset, parse_changeset
+from revaer.config._schema import SECTIONS, Field, Section
+from revaer.config._service import ChangeResult, ConfigService
+from revaer.config._setup import IssuedToken, SetupResult, SetupService
+from revaer.config._snapshot import ApiKeyRecord, ConfigSnapshot, RateLimit
+from revaer.config._watcher import CHANNEL, ConfigWatcher
+
+__all__ = [
+    "CHANNEL",
+    "SECTIONS",
+    "ApiKeyChange",
+    "ApiKeyRecord",
+    "ChangeResult",
+    "ConfigService",
+    "ConfigSnapshot",
+    "ConfigWatcher",
+    "Field",
+    "IssuedToken",
+    "RateLimit",
+    "Section",
+    "SecretChange",
+    "SettingsChangeset",
+    "SetupResult",
+    "SetupService",
+    "parse_changeset",
+]

@@ -1,0 +1,152 @@
+"""The settings sections: every field, its validator, and whether a patch may write it.
+
+This table is the single source for validation, the SQL that writes a section, and the
+configuration reference in docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from revaer.config import _fields as f
+
+__all__ = ["SECTIONS", "Field", "Section", "immutable_key_names"]
+
+_PORT = f.integer(1, 65535)
+_BPS = f.nullable(f.integer(0, 1_000_000_000_000))
+_GLOB = f.string(min_len=1, max_len=256)
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One field of a settings document."""
+
+    name: str
+    validate: f.Validator
+    description: str
+    writable: bool = True
+    column: str | None = None
+
+    @property
+    def sql_column(self) -> str:
+        """The quoted column name."""
+        return '"' + (self.column or self.name) + '"'
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A singleton settings table."""
+
+    name: str
+    table: str
+    fields: tuple[Field, ...]
+
+    def field(self, name: str) -> Field | None:
+        """The field called ``name``, if any."""
+        return next((fd for fd in self.fields if fd.name == name), None)
+
+
+def _readonly(name: str, description: str) -> Field:
+    return Field(name, lambda v: v, description, writable=False)
+
+
+APP_PROFILE = Section(
+    "app_profile",
+    "app_profile",
+    (
+        _readonly("id", "Singleton identifier of the document."),
+        Field("instance_name", f.string(min_len=1, max_len=128), "Human-readable label."),
+        _readonly("mode", "`setup` or `active`; changed only by the setup flow."),
+        Field(
+            "version",
+            f.integer(1, 2**62),
+            "Optimistic lock: a patch that names it must match the stored value.",
+        ),
+        Field("http_port", _PORT, "TCP port of the HTTP API (flags/env override it)."),
+        Field("bind_addr", f.ip_address, "Listen address of the HTTP API (flags/env override)."),
+        Field("telemetry", f.json_object(), "Free-form logging/metrics toggles (e.g. log_level)."),
+        Field("features", f.bool_map, "Feature switches such as fs_extract, par2."),
+        Field(
+            "immutable_keys",
+            f.string_list(lambda v: v),  # checked against the known names in _changeset
+            "Fields (`section.field`) or whole sections that patches may not change.",
+        ),
+    ),
+)
+
+ENGINE_PROFILE = Section(
+    "engine_profile",
+    "engine_profile",
+    (
+        _readonly("id", "Singleton identifier of the document."),
+        Field("implementation", f.choice("libtorrent"), "Torrent engine; only `libtorrent`."),
+        Field("listen_port", f.nullable(_PORT), "Peer listen port; null lets libtorrent pick."),
+        Field(
+            "listen_interfaces",
+            f.string_list(f.listen_interface, max_items=16),
+            "Explicit `address:port` listen sockets; empty means all interfaces.",
+        ),
+        Field("dht", f.boolean, "Enable the DHT."),
+        Field("lsd", f.boolean, "Enable local service discovery."),
+        Field("upnp", f.boolean, "Enable UPnP port mapping."),
+        Field("natpmp", f.boolean, "Enable NAT-PMP port mapping."),
+        Field("utp", f.boolean, "Enable uTP (TCP is always on)."),
+        Field("encryption", f.choice("require", "prefer", "disable"), "Peer encryption policy."),
+        Field("max_active", f.nullable(f.integer(1, 100_000)), "Active torrents cap; null: none."),
+        Field("max_download_bps", _BPS, "Global download cap in bytes/s; null: unlimited."),
+        Field("max_upload_bps", _BPS, "Global upload cap in bytes/s; null: unlimited."),
+        Field(
+            "max_connections", f.nullable(f.integer(2, 65_535)), "Global peer connection cap."
+        ),
+        Field("sequential_default", f.boolean, "Download new torrents sequentially by default."),
+        Field("resume_dir", f.nullable(f.abs_path), "Where fast-resume data is stored."),
+        Field("download_root", f.nullable(f.abs_path), "Where in-progress payloads are written."),
+        Field(
+            "tracker",
+            f.typed_object(
+                {
+                    "user_agent": f.string(max_len=256),
+                    "announce_to_all_trackers": f.boolean,
+                    "announce_to_all_tiers": f.boolean,
+                    "extra_trackers": f.string_list(f.url, max_items=32),
+                }
+            ),
+            "Tracker options: user_agent, announce_to_all_trackers/tiers, extra_trackers.",
+        ),
+    ),
+)
+
+FS_POLICY = Section(
+    "fs_policy",
+    "fs_policy",
+    (
+        _readonly("id", "Singleton identifier of the document."),
+        Field("library_root", f.nullable(f.abs_path), "Destination of completed payloads."),
+        Field("extract", f.boolean, "Extract archives in completed payloads."),
+        Field("par2", f.choice("off", "verify", "repair"), "PAR2 handling."),
+        Field("flatten", f.boolean, "Collapse a single top-level directory."),
+        Field("move_mode", f.choice("copy", "move", "hardlink"), "How payloads reach the library."),
+        Field("cleanup_keep", f.string_list(_GLOB), "Globs always kept during cleanup."),
+        Field("cleanup_drop", f.string_list(_GLOB), "Globs removed during cleanup."),
+        Field("chmod_file", f.nullable(f.octal_mode), "Mode applied to files, e.g. 0644."),
+        Field("chmod_dir", f.nullable(f.octal_mode), "Mode applied to directories, e.g. 0755."),
+        Field("owner", f.nullable(f.string(min_len=1, max_len=64)), "Owner (user name or uid)."),
+        Field("group", f.nullable(f.string(min_len=1, max_len=64)), "Group (name or gid)."),
+        Field("umask", f.nullable(f.octal_mode), "Umask applied while writing, e.g. 0022."),
+        Field(
+            "allow_paths",
+            f.string_list(f.abs_path),
+            "Extra paths the pipeline may read or write besides download_root and library_root.",
+        ),
+    ),
+)
+
+SECTIONS: dict[str, Section] = {s.name: s for s in (APP_PROFILE, ENGINE_PROFILE, FS_POLICY)}
+
+
+def immutable_key_names() -> list[str]:
+    """Every name ``immutable_keys`` may hold: sections and their writable fields."""
+    names = [*SECTIONS, "api_keys", "secrets"]
+    for section in SECTIONS.values():
+        names.extend(f"{section.name}.{fd.name}" for fd in section.fields if fd.writable)
+    return names
