@@ -32,7 +32,9 @@ async def _admin(url: str, *statements: str) -> None:
 
 
 async def _prepare_template(admin_url: str, template: str) -> None:
-    await _admin(admin_url, f'DROP DATABASE IF EXISTS "{template}"', f'CREATE DATABASE "{template}"')
+    await _admin(
+        admin_url, f'DROP DATABASE IF EXISTS "{template}"', f'CREATE DATABASE "{template}"'
+    )
     async with open_asyncio_loop(), Database.open(with_database(admin_url, template)) as db:
         await migrate(db, MIGRATIONS)
 

@@ -220,10 +220,10 @@ def parse_changeset(raw: Any) -> SettingsChangeset:
             problems.add(pointer(key), "unknown field")
     expected = None
     if "expected_revision" in raw:
-        expected = problems.check(f.integer(0, 2**62), raw["expected_revision"], "expected_revision")
-    sections = {
-        name: _parse_section(name, raw[name], problems) for name in SECTIONS if name in raw
-    }
+        expected = problems.check(
+            f.integer(0, 2**62), raw["expected_revision"], "expected_revision"
+        )
+    sections = {name: _parse_section(name, raw[name], problems) for name in SECTIONS if name in raw}
     api_keys = _parse_api_keys(raw["api_keys"], problems) if "api_keys" in raw else []
     secrets = _parse_secrets(raw["secrets"], problems) if "secrets" in raw else []
     if problems.items:

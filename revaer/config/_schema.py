@@ -95,9 +95,7 @@ ENGINE_PROFILE = Section(
         Field("max_active", f.nullable(f.integer(1, 100_000)), "Active torrents cap; null: none."),
         Field("max_download_bps", _BPS, "Global download cap in bytes/s; null: unlimited."),
         Field("max_upload_bps", _BPS, "Global upload cap in bytes/s; null: unlimited."),
-        Field(
-            "max_connections", f.nullable(f.integer(2, 65_535)), "Global peer connection cap."
-        ),
+        Field("max_connections", f.nullable(f.integer(2, 65_535)), "Global peer connection cap."),
         Field("sequential_default", f.boolean, "Download new torrents sequentially by default."),
         Field("resume_dir", f.nullable(f.abs_path), "Where fast-resume data is stored."),
         Field("download_root", f.nullable(f.abs_path), "Where in-progress payloads are written."),

@@ -103,9 +103,7 @@ class ConfigService:
         """
         changeset = raw if isinstance(raw, SettingsChangeset) else parse_changeset(raw)
         async with self._db.transaction() as tx:
-            revision = int(
-                await tx.fetchval("SELECT revision FROM settings_revision FOR UPDATE")
-            )
+            revision = int(await tx.fetchval("SELECT revision FROM settings_revision FOR UPDATE"))
             current = snapshot_from_row(_require(await tx.fetchrow(LOAD_SNAPSHOT)))
             if in_transaction is not None:
                 await in_transaction(tx, current)
@@ -197,9 +195,7 @@ class ConfigService:
             exists = current.api_key(change.key_id) is not None
             if change.op == "delete":
                 if not exists:
-                    problems.append(
-                        InvalidParam(pointer=at + "/key_id", message="no such API key")
-                    )
+                    problems.append(InvalidParam(pointer=at + "/key_id", message="no such API key"))
                 else:
                     await tx.execute("DELETE FROM api_keys WHERE key_id = $1", change.key_id)
             elif exists:

@@ -134,8 +134,7 @@ def _require_paths(changeset: SettingsChangeset, current: ConfigSnapshot) -> Non
     problems = [
         InvalidParam(pointer=pointer(section, name), message="is required to complete setup")
         for section, name in _REQUIRED
-        if changeset.sections.get(section, {}).get(name, current.section(section).get(name))
-        is None
+        if changeset.sections.get(section, {}).get(name, current.section(section).get(name)) is None
     ]
     if problems:
         raise ValidationFailed(problems)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -39,9 +40,7 @@ class Notification:
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # Without codecs asyncpg returns json/jsonb as str.
     for name in ("json", "jsonb"):
-        await conn.set_type_codec(
-            name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
-        )
+        await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
 class Tx:
@@ -169,12 +168,10 @@ class Database:
         send, receive = trio.open_memory_channel[Notification](buffer)
 
         def on_notify(_conn: object, _pid: int, channel: str, payload: str) -> None:
-            try:
+            with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError):
                 send.send_nowait(
                     Notification(channel=channel, payload=payload, received_at=time.monotonic())
                 )
-            except (trio.WouldBlock, trio.ClosedResourceError):
-                pass
 
         def on_terminated(_conn: object) -> None:
             send.close()

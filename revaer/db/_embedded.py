@@ -26,14 +26,16 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start (or re-attach to) the server; returns its connection URI."""
-        import pgserver  # noqa: PLC0415 -- heavy import, only needed in embedded mode
+        from pgserver import get_server  # type: ignore[attr-defined]  # noqa: PLC0415 -- heavy, embedded mode only
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         self._forget_dead_handles()
         try:
-            self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+            self._server = get_server(self.pgdata, cleanup_mode="stop")
         except Exception as exc:
-            raise FatalError(f"embedded PostgreSQL failed to start in {self.pgdata}: {exc}") from exc
+            raise FatalError(
+                f"embedded PostgreSQL failed to start in {self.pgdata}: {exc}"
+            ) from exc
         return str(self._server.get_uri())
 
     def stop(self) -> None:

@@ -15,7 +15,9 @@ _HUMAN = (
 )
 
 
-def configure_logging(*, level: str = "INFO", json: bool | None = None, sink: TextIO | None = None) -> None:
+def configure_logging(
+    *, level: str = "INFO", json: bool | None = None, sink: TextIO | None = None
+) -> None:
     """Human format on a TTY, JSON lines otherwise (``json`` forces one or the other)."""
     out = sink if sink is not None else sys.stderr
     as_json = (not out.isatty()) if json is None else json

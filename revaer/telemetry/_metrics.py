@@ -14,7 +14,10 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.http_requests_total = Counter(
-            "http_requests_total", "HTTP requests by route and status", ["route", "code"], registry=r
+            "http_requests_total",
+            "HTTP requests by route and status",
+            ["route", "code"],
+            registry=r,
         )
         self.http_request_seconds = Histogram(
             "http_request_duration_seconds",

@@ -61,7 +61,10 @@ async def test_validation_errors_name_every_field_and_change_nothing(
 async def test_read_only_fields_and_non_objects_are_refused(service: ConfigService) -> None:
     with pytest.raises(ValidationFailed) as info:
         await service.apply({"app_profile": {"mode": "active", "id": "x"}}, source="test")
-    assert pointers(info) == {"/app_profile/mode": "is read-only", "/app_profile/id": "is read-only"}
+    assert pointers(info) == {
+        "/app_profile/mode": "is read-only",
+        "/app_profile/id": "is read-only",
+    }
     with pytest.raises(ValidationFailed) as info:
         await service.apply([], source="test")
     assert pointers(info) == {"": "must be a JSON object"}
@@ -152,7 +155,16 @@ async def test_api_keys_are_hashed_and_the_last_one_cannot_go(
     service: ConfigService, db: Database
 ) -> None:
     result = await service.apply(
-        {"api_keys": [{"op": "upsert", "key_id": "ops", "label": "ops", "rate_limit": {"burst": 5, "per_seconds": 1}}]},
+        {
+            "api_keys": [
+                {
+                    "op": "upsert",
+                    "key_id": "ops",
+                    "label": "ops",
+                    "rate_limit": {"burst": 5, "per_seconds": 1},
+                }
+            ]
+        },
         source="test",
     )
     (issued,) = result.issued_keys
@@ -213,7 +225,7 @@ async def test_a_change_by_another_connection_reaches_subscribers_quickly(
             )
             elapsed = time.monotonic() - started
         assert elapsed < 0.5, elapsed
-        assert metrics.config_watch_latency_ms.collect()[0].samples  # latency recorded
+        assert next(iter(metrics.config_watch_latency_ms.collect())).samples  # latency recorded
         nursery.cancel_scope.cancel()
 
 
@@ -235,6 +247,6 @@ async def test_watcher_reconnects_and_delivers_a_change_made_during_the_gap(
         with trio.fail_after(5):
             while (c := health.get("config_watcher")) is None or c.state is not HealthState.OK:
                 await trio.sleep(0.05)
-        failures = metrics.config_update_failures_total.collect()[0].samples[0].value
+        failures = next(iter(metrics.config_update_failures_total.collect())).samples[0].value
         assert failures >= 1
         nursery.cancel_scope.cancel()

@@ -21,7 +21,9 @@ async def test_migrations_are_recorded_and_idempotent(db: Database) -> None:
 async def test_two_concurrent_migrators_apply_each_migration_once(
     db: Database, tmp_path: Path
 ) -> None:
-    (tmp_path / "0001_control_plane.sql").write_text((MIGRATIONS / "0001_control_plane.sql").read_text())
+    (tmp_path / "0001_control_plane.sql").write_text(
+        (MIGRATIONS / "0001_control_plane.sql").read_text()
+    )
     (tmp_path / "0002_extra.sql").write_text("CREATE TABLE extra_once (id int PRIMARY KEY);")
     results: list[list[int]] = []
 

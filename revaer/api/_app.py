@@ -1,0 +1,89 @@
+"""The app factory: routes, error rendering, request ids, request metrics."""
+
+from __future__ import annotations
+
+import time
+
+from loguru import logger
+from quart import Response, g, request
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
+
+from revaer.api._deps import ApiDeps
+from revaer.api._problem import problem_response
+from revaer.api._request import RequestIdMiddleware, current_request_id
+from revaer.api._routes_admin import admin_blueprint
+from revaer.api._routes_system import system_blueprint
+from revaer.errors import RevaerError
+
+__all__ = ["create_app"]
+
+_log = logger.bind(actor="http")
+
+
+def create_app(deps: ApiDeps) -> QuartTrio:
+    """Build the Quart-Trio app for ``deps``; serve it with ``serve_http``."""
+    app = QuartTrio("revaer")
+    app.config.update(
+        MAX_CONTENT_LENGTH=deps.max_body_bytes,
+        # Errors are rendered by our handlers, never by Quart's debug pages.
+        PROPAGATE_EXCEPTIONS=False,
+        JSON_SORT_KEYS=False,
+    )
+    app.asgi_app = RequestIdMiddleware(app.asgi_app)  # type: ignore[method-assign,assignment,arg-type]
+    app.register_blueprint(system_blueprint(deps))
+    app.register_blueprint(admin_blueprint(deps))
+
+    @app.before_request
+    async def _start_timer() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    async def _observe(response: Response) -> Response:
+        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        started = getattr(g, "started", None)
+        deps.metrics.http_requests_total.labels(route=route, code=str(response.status_code)).inc()
+        if started is not None:
+            deps.metrics.http_request_seconds.labels(route=route).observe(
+                time.perf_counter() - started
+            )
+        return response
+
+    @app.errorhandler(RevaerError)
+    async def _revaer_error(error: RevaerError) -> Response:
+        if error.status >= 500:
+            _log.error("{} {} failed: {}", request.method, request.path, error.detail)
+        return problem_response(error, request_id=current_request_id(), instance=request.path)
+
+    @app.errorhandler(HTTPException)
+    async def _http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        title = error.name or "HTTP error"
+        slug = title.lower().replace(" ", "-")
+        response = problem_response(
+            status=status,
+            title=title,
+            slug=slug,
+            detail=error.description or title,
+            request_id=current_request_id(),
+            instance=request.path,
+        )
+        if status == 405 and error.response is None:
+            allowed = getattr(error, "valid_methods", None)
+            if allowed:
+                response.headers["Allow"] = ", ".join(allowed)
+        return response
+
+    @app.errorhandler(Exception)
+    async def _unexpected(error: Exception) -> Response:
+        _log.opt(exception=error).error("unhandled error on {} {}", request.method, request.path)
+        return problem_response(
+            status=500,
+            title="Internal error",
+            slug="internal",
+            detail="an unexpected error occurred; see the daemon log for this request id",
+            request_id=current_request_id(),
+            instance=request.path,
+        )
+
+    return app

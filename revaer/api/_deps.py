@@ -1,0 +1,29 @@
+"""What the HTTP layer needs from the rest of the daemon, passed in (never global)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from revaer.api._auth import ApiKeyVerifier
+from revaer.config import ConfigService, ConfigSnapshot, SetupService
+from revaer.runtime import HealthRegistry, Watched
+from revaer.telemetry import Metrics
+
+__all__ = ["ApiDeps"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApiDeps:
+    """Services and shared state the routes use."""
+
+    config: ConfigService
+    setup: SetupService
+    snapshots: Watched[ConfigSnapshot]
+    health: HealthRegistry
+    metrics: Metrics
+    verifier: ApiKeyVerifier
+    build_sha: str = "unknown"
+    version: str = "0.0.0"
+    started_at: float = field(default_factory=time.time)
+    max_body_bytes: int = 1 << 20

@@ -1,0 +1,115 @@
+"""Request plumbing: request ids, bounded JSON bodies, loopback checks."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from loguru import logger
+from quart import request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from revaer.api.models import REQUEST_ID_HEADER
+from revaer.errors import BadRequest, Forbidden, InvalidParam, PayloadTooLarge
+
+__all__ = ["RequestIdMiddleware", "current_request_id", "read_json", "require_loopback"]
+
+_VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_SCOPE_KEY = "revaer.request_id"
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+ASGIApp = Callable[
+    [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
+    Awaitable[None],
+]
+
+
+class RequestIdMiddleware:
+    """Accept a sane ``x-request-id`` or make one; echo it; put it in every log line."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(
+        self,
+        scope: Scope,
+        receive: Callable[[], Awaitable[Message]],
+        send: Callable[[Message], Awaitable[None]],
+    ) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        offered = next(
+            (v.decode("latin-1") for k, v in scope["headers"] if k == REQUEST_ID_HEADER.encode()),
+            None,
+        )
+        request_id = offered if offered and _VALID_ID.fullmatch(offered) else uuid.uuid4().hex
+        scope[_SCOPE_KEY] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        with logger.contextualize(request_id=request_id):
+            await self._app(scope, receive, send_with_id)
+
+
+def current_request_id() -> str | None:
+    """The id of the request being handled."""
+    value = request.scope.get(_SCOPE_KEY)
+    return value if isinstance(value, str) else None
+
+
+async def read_json(*, required: bool = True) -> Any:
+    """The request body as JSON; malformed or oversized bodies are clear 4xx problems."""
+    try:
+        raw = await request.get_data(cache=False, as_text=False)
+    except RequestEntityTooLarge:
+        # The unread rest of the body would be parsed as the next request: close the connection.
+        raise PayloadTooLarge(
+            f"the request body is over {request.max_content_length} bytes",
+            headers={"connection": "close"},
+        ) from None
+    if not raw:
+        if required:
+            raise BadRequest(
+                "a JSON body is required",
+                invalid_params=[InvalidParam(pointer="", message="missing body")],
+            )
+        return None
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(
+            f"the body is not valid JSON: {exc}",
+            invalid_params=[InvalidParam(pointer="", message="not valid JSON")],
+        ) from None
+
+
+def is_loopback(address: str | None) -> bool:
+    """Whether ``address`` is a loopback IP (IPv4-mapped IPv6 included)."""
+    if not address:
+        return False
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+def require_loopback() -> None:
+    """Refuse callers that are not on this host (the setup flow is loopback-only)."""
+    client = request.scope.get("client")
+    address = client[0] if client else None
+    if not is_loopback(address):
+        raise Forbidden("setup is only accepted from a loopback address while in setup mode")

@@ -1,0 +1,95 @@
+"""Setup and settings routes under ``/admin``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, Response, request
+
+from revaer.api._deps import ApiDeps
+from revaer.api._problem import json_response
+from revaer.api._request import current_request_id, read_json, require_loopback
+from revaer.api.models import API_KEY_HEADER, SETUP_TOKEN_HEADER
+from revaer.config import ConfigSnapshot
+from revaer.config._fields import FieldError, integer, string
+from revaer.config._setup import DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL
+from revaer.errors import Conflict, InvalidParam, ValidationFailed, pointer
+
+__all__ = ["admin_blueprint"]
+
+_ISSUED_BY = string(min_len=1, max_len=64, pattern=r"[\w .@:-]+")
+_TTL = integer(60, MAX_TOKEN_TTL)
+
+
+def _setup_start_body(raw: Any) -> tuple[str, int]:
+    if raw is None:
+        return "api", DEFAULT_TOKEN_TTL
+    if not isinstance(raw, dict):
+        raise ValidationFailed([InvalidParam(pointer="", message="must be a JSON object")])
+    problems = [
+        InvalidParam(pointer=pointer(k), message="unknown field")
+        for k in raw
+        if k not in ("issued_by", "ttl_seconds")
+    ]
+    values: dict[str, Any] = {"issued_by": "api", "ttl_seconds": DEFAULT_TOKEN_TTL}
+    for name, check in (("issued_by", _ISSUED_BY), ("ttl_seconds", _TTL)):
+        if name in raw:
+            try:
+                values[name] = check(raw[name])
+            except FieldError as exc:
+                problems.append(InvalidParam(pointer=pointer(name), message=str(exc)))
+    if problems:
+        raise ValidationFailed(problems)
+    return values["issued_by"], values["ttl_seconds"]
+
+
+def admin_blueprint(deps: ApiDeps) -> Blueprint:
+    """``/admin/setup/start``, ``/admin/setup/complete``, ``PATCH /admin/settings``."""
+    bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+    def refuse_unless_setup() -> None:
+        if deps.snapshots.value.mode != "setup":
+            raise Conflict("setup is already complete; the instance is active")
+        require_loopback()
+
+    @bp.post("/setup/start")
+    async def setup_start() -> Response:
+        refuse_unless_setup()
+        issued_by, ttl = _setup_start_body(await read_json(required=False))
+        token = await deps.setup.start(issued_by=issued_by, ttl_seconds=ttl)
+        return json_response(
+            {"token": token.token, "expires_at": token.expires_at.isoformat()}, 201
+        )
+
+    @bp.post("/setup/complete")
+    async def setup_complete() -> Response:
+        refuse_unless_setup()
+        body = await read_json()
+        result = await deps.setup.complete(
+            request.headers.get(SETUP_TOKEN_HEADER), body, request_id=current_request_id()
+        )
+        _publish(deps, result.change.snapshot)
+        return json_response({**result.change.snapshot.to_json(), "api_key": result.api_key})
+
+    @bp.patch("/settings")
+    async def patch_settings() -> Response:
+        key = await deps.verifier.verify(request.headers.get(API_KEY_HEADER))
+        if deps.snapshots.value.mode != "active":
+            raise Conflict("complete setup first")
+        body = await read_json()
+        result = await deps.config.apply(
+            body, source="api", actor=key.key_id, request_id=current_request_id()
+        )
+        _publish(deps, result.snapshot)
+        return json_response(
+            {**result.snapshot.to_json(), "issued_api_keys": list(result.issued_keys)}
+        )
+
+    return bp
+
+
+def _publish(deps: ApiDeps, snapshot: ConfigSnapshot) -> None:
+    # Read-your-writes: the caller's next request sees the change even before the watcher's
+    # NOTIFY round trip; the watcher publishes the same revision again as a no-op.
+    if snapshot.revision > deps.snapshots.value.revision:
+        deps.snapshots.set(snapshot)

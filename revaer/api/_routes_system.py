@@ -1,0 +1,100 @@
+"""Unauthenticated system routes: health probes, metrics, the configuration snapshot."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import trio
+from quart import Blueprint, Response
+
+from revaer.api._deps import ApiDeps
+from revaer.api._problem import json_response
+from revaer.errors import RevaerError
+from revaer.runtime import HealthState
+
+__all__ = ["system_blueprint"]
+
+_PING_TIMEOUT = 1.0
+
+
+def system_blueprint(deps: ApiDeps) -> Blueprint:
+    """``/health``, ``/health/full``, ``/metrics``, ``/.well-known/revaer.json``."""
+    bp = Blueprint("system", __name__)
+
+    def _database_ok() -> bool:
+        db = deps.health.get("database")
+        return db is None or db.state is HealthState.OK
+
+    @bp.get("/health")
+    async def health() -> Response:
+        # Readiness: cheap, no I/O. 503 when the database is down so orchestrators notice.
+        snap = deps.snapshots.value
+        degraded = deps.health.snapshot().degraded
+        database_ok = _database_ok()
+        body = {
+            "status": "ok" if not degraded else "degraded",
+            "mode": snap.mode,
+            "revision": int(snap.revision),
+            "database": "ok" if database_ok else "unavailable",
+            "degraded": list(degraded),
+        }
+        return json_response(body, 200 if database_ok else 503)
+
+    @bp.get("/health/full")
+    async def health_full() -> Response:
+        snap = deps.snapshots.value
+        health = deps.health.snapshot()
+        database: dict[str, Any] = {"status": "ok"}
+        with trio.move_on_after(_PING_TIMEOUT) as scope:
+            try:
+                database["latency_ms"] = round(await deps.config.db.ping(), 3)
+            except RevaerError as exc:
+                database = {"status": "unavailable", "error": exc.detail}
+        if scope.cancelled_caught:
+            database = {"status": "unavailable", "error": f"no answer in {_PING_TIMEOUT}s"}
+        components = {c.name: c.to_json() for c in health.components}
+        watcher = components.get("config_watcher", {})
+        body = {
+            "status": "ok" if not health.degraded and database["status"] == "ok" else "degraded",
+            "mode": snap.mode,
+            "revision": int(snap.revision),
+            "build_sha": deps.build_sha,
+            "version": deps.version,
+            "uptime_seconds": round(time.time() - deps.started_at, 3),
+            "degraded": list(health.degraded),
+            "database": database,
+            "config_watcher": watcher,
+            "components": components,
+            "actor_restarts": {c.name: c.restarts for c in health.components},
+            "metrics": _counters(deps),
+        }
+        return json_response(body)
+
+    @bp.get("/metrics")
+    async def metrics() -> Response:
+        return Response(
+            deps.metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8"
+        )
+
+    @bp.get("/.well-known/revaer.json")
+    async def well_known() -> Response:
+        return json_response(deps.snapshots.value.to_json())
+
+    return bp
+
+
+def _counters(deps: ApiDeps) -> dict[str, float]:
+    wanted = {
+        "config_update_failures_total",
+        "guardrail_violations_total",
+        "actor_restarts_total",
+        "config_watch_latency_ms_count",
+        "config_watch_latency_ms_sum",
+    }
+    totals: dict[str, float] = {}
+    for family in deps.metrics.registry.collect():
+        for sample in family.samples:
+            if sample.name in wanted:
+                totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+    return totals

@@ -1,0 +1,137 @@
+"""Wire shapes of the HTTP API, shared by the server and the CLI.
+
+These are the JSON documents exchanged on the wire, typed as ``TypedDict`` so both sides (and
+the OpenAPI export) read one definition. The CLI imports only this module from ``revaer.api``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NotRequired, TypedDict
+
+__all__ = [
+    "API_KEY_HEADER",
+    "PROBLEM_CONTENT_TYPE",
+    "REQUEST_ID_HEADER",
+    "SETUP_TOKEN_HEADER",
+    "ApiKeyChange",
+    "ApiKeyView",
+    "ConfigSnapshotDoc",
+    "InvalidParamDoc",
+    "ProblemDoc",
+    "RateLimitDoc",
+    "SecretChange",
+    "SettingsChangesetDoc",
+    "SettingsPatchResponse",
+    "SetupCompleteResponse",
+    "SetupStartRequest",
+    "SetupStartResponse",
+]
+
+API_KEY_HEADER = "x-revaer-api-key"
+SETUP_TOKEN_HEADER = "x-revaer-setup-token"  # noqa: S105 -- a header name, not a secret
+REQUEST_ID_HEADER = "x-request-id"
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+class InvalidParamDoc(TypedDict):
+    """One field problem: a JSON pointer into the request body and a message."""
+
+    pointer: str
+    message: str
+
+
+class ProblemDoc(TypedDict):
+    """RFC 9457 problem details as Revaer renders them."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: NotRequired[str]
+    request_id: NotRequired[str]
+    invalid_params: NotRequired[list[InvalidParamDoc]]
+
+
+class RateLimitDoc(TypedDict):
+    """Token bucket: ``burst`` requests per ``per_seconds``."""
+
+    burst: int
+    per_seconds: int
+
+
+class ApiKeyView(TypedDict):
+    """An API key as the snapshot shows it (never the secret or its hash)."""
+
+    key_id: str
+    label: str
+    enabled: bool
+    rate_limit: RateLimitDoc | None
+    expires_at: str | None
+
+
+class ConfigSnapshotDoc(TypedDict):
+    """``GET /.well-known/revaer.json``: the revision and every settings document."""
+
+    revision: int
+    app_profile: dict[str, Any]
+    engine_profile: dict[str, Any]
+    fs_policy: dict[str, Any]
+    api_keys: list[ApiKeyView]
+    secrets: list[str]
+
+
+class ApiKeyChange(TypedDict):
+    """One API key operation in a changeset."""
+
+    op: Literal["upsert", "delete"]
+    key_id: str
+    label: NotRequired[str]
+    enabled: NotRequired[bool]
+    secret: NotRequired[str]
+    rate_limit: NotRequired[RateLimitDoc | None]
+    expires_at: NotRequired[str | None]
+
+
+class SecretChange(TypedDict):
+    """One named-secret operation in a changeset."""
+
+    op: Literal["set", "delete"]
+    name: str
+    value: NotRequired[str]
+
+
+class SettingsChangesetDoc(TypedDict, total=False):
+    """A partial change to the configuration; omitted fields stay as they are."""
+
+    expected_revision: int
+    app_profile: dict[str, Any]
+    engine_profile: dict[str, Any]
+    fs_policy: dict[str, Any]
+    api_keys: list[ApiKeyChange]
+    secrets: list[SecretChange]
+
+
+class SetupStartRequest(TypedDict, total=False):
+    """``POST /admin/setup/start`` body (optional)."""
+
+    issued_by: str
+    ttl_seconds: int
+
+
+class SetupStartResponse(TypedDict):
+    """The one-time setup token, shown only here."""
+
+    token: str
+    expires_at: str
+
+
+class SetupCompleteResponse(ConfigSnapshotDoc):
+    """The hydrated snapshot plus the first API key as ``key_id:secret`` (shown once)."""
+
+    api_key: str
+
+
+class SettingsPatchResponse(ConfigSnapshotDoc):
+    """The snapshot after a patch, plus secrets of keys the patch created (shown once)."""
+
+    issued_api_keys: list[str]

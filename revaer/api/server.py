@@ -1,0 +1,8 @@
+"""The server side of the API: app factory, dependencies, key verification, hypercorn runner."""
+
+from revaer.api._app import create_app
+from revaer.api._auth import ApiKeyVerifier, parse_api_key
+from revaer.api._deps import ApiDeps
+from revaer.api._server import Endpoint, serve_http
+
+__all__ = ["ApiDeps", "ApiKeyVerifier", "Endpoint", "create_app", "parse_api_key", "serve_http"]

@@ -1,0 +1,142 @@
+"""The supervisor tree: database → config watcher → HTTP server, wired from settings."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import partial
+
+import trio
+from loguru import logger
+
+import revaer
+from revaer.api.server import ApiDeps, ApiKeyVerifier, Endpoint, create_app, serve_http
+from revaer.auth import SecretBox
+from revaer.config import ConfigService, ConfigSnapshot, ConfigWatcher, SetupService
+from revaer.db import Database, DatabaseUnavailable, EmbeddedPostgres, migrate
+from revaer.runtime import ChildSpec, HealthRegistry, Supervisor, Watched
+from revaer.telemetry import Metrics
+from supervisors._settings import DaemonSettings
+
+__all__ = ["Daemon", "open_database", "run_daemon"]
+
+_log = logger.bind(actor="root")
+_DB_PING_INTERVAL = 5.0
+
+
+@asynccontextmanager
+async def open_database(settings: DaemonSettings) -> AsyncIterator[Database]:
+    """Embedded PostgreSQL (unless a URL is given), a pool, and every migration applied."""
+    embedded: EmbeddedPostgres | None = None
+    dsn = settings.database_url
+    if dsn is None:
+        embedded = EmbeddedPostgres(settings.pgdata)
+        _log.info("starting embedded PostgreSQL in {}", settings.pgdata)
+        dsn = await trio.to_thread.run_sync(embedded.start)
+    try:
+        async with Database.open(dsn) as db:
+            applied = await migrate(db, settings.migrations_dir)
+            if applied:
+                _log.info("applied migrations {}", applied)
+            yield db
+    finally:
+        if embedded is not None:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(embedded.stop)
+
+
+@dataclass(slots=True)
+class Daemon:
+    """The running daemon's shared state (for the entry point and in-process tests)."""
+
+    settings: DaemonSettings
+    db: Database
+    config: ConfigService
+    snapshots: Watched[ConfigSnapshot]
+    health: HealthRegistry
+    metrics: Metrics
+    urls: list[str]
+
+
+async def _database_monitor(
+    db: Database, health: HealthRegistry, *, task_status: trio.TaskStatus[None]
+) -> None:
+    # The pool reconnects by itself; this child only reports whether PostgreSQL answers.
+    task_status.started()
+    while True:
+        try:
+            latency = await db.ping()
+        except DatabaseUnavailable as exc:
+            health.degraded("database", exc.detail)
+        else:
+            health.ok("database", latency_ms=round(latency, 3))
+        await trio.sleep(_DB_PING_INTERVAL)
+
+
+def build_tree(
+    settings: DaemonSettings,
+    config: ConfigService,
+    snapshot: ConfigSnapshot,
+    on_ready: Callable[[Daemon], None],
+) -> tuple[Supervisor, Daemon]:
+    """Wire every actor; ``on_ready`` sees the daemon once HTTP is bound."""
+    db = config.db
+    health = HealthRegistry()
+    metrics = Metrics()
+    snapshots = Watched(snapshot)
+    metrics.config_revision.set(int(snapshot.revision))
+    watcher = ConfigWatcher(config, snapshots, health=health, metrics=metrics)
+    daemon = Daemon(
+        settings=settings,
+        db=db,
+        config=config,
+        snapshots=snapshots,
+        health=health,
+        metrics=metrics,
+        urls=[],
+    )
+    deps = ApiDeps(
+        config=config,
+        setup=SetupService(config),
+        snapshots=snapshots,
+        health=health,
+        metrics=metrics,
+        verifier=ApiKeyVerifier(lambda: snapshots.value),
+        build_sha=settings.build_sha,
+        version=revaer.__version__,
+        started_at=time.time(),
+    )
+    app = create_app(deps)
+
+    def bound(urls: list[str]) -> None:
+        daemon.urls = urls
+        on_ready(daemon)
+
+    endpoint = Endpoint(host=settings.bind, port=settings.port)
+    children = [
+        ChildSpec(name="database", start=partial(_database_monitor, db, health)),
+        ChildSpec(name="config_watcher", start=watcher.run),
+        ChildSpec(name="http", start=partial(serve_http, app, snapshots, endpoint, on_bound=bound)),
+    ]
+    tree = Supervisor(
+        "revaer",
+        children,
+        health=health,
+        on_restart=lambda name: metrics.actor_restarts_total.labels(actor=name).inc(),
+    )
+    return tree, daemon
+
+
+async def run_daemon(
+    settings: DaemonSettings,
+    *,
+    on_ready: Callable[[Daemon], None] = lambda _daemon: None,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run until cancelled. The caller holds the data-dir lock and the asyncio loop."""
+    async with open_database(settings) as db:
+        config = ConfigService(db, SecretBox.from_key_file(settings.secrets_key_file))
+        tree, _daemon = build_tree(settings, config, await config.load(), on_ready)
+        await tree.run(task_status=task_status)

@@ -1,0 +1,154 @@
+"""``revaer-app``: the daemon's entry point and the only place that reads the environment."""
+
+from __future__ import annotations
+
+import ipaddress
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import trio
+from loguru import logger
+
+from revaer.db import open_asyncio_loop
+from revaer.errors import FatalError
+from revaer.runtime import RestartBudgetExceeded
+from revaer.telemetry import configure_logging
+from supervisors._lock import DataDirLock
+from supervisors._settings import DaemonSettings
+from supervisors._tree import Daemon, run_daemon
+
+__all__ = ["main"]
+
+_log = logger.bind(actor="root")
+EXIT_FATAL = 1
+
+
+def _migrations_dir() -> Path:
+    # A source checkout (editable install) keeps sql/ beside the packages; a wheel installs
+    # the files under <prefix>/share/revaer/sql.
+    here = Path(__file__).resolve().parent.parent / "sql"
+    return here if here.is_dir() else Path(sys.prefix) / "share" / "revaer" / "sql"
+
+
+def _build_sha(explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],  # noqa: S607 -- best effort, PATH lookup is fine
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=2,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+async def _serve(settings: DaemonSettings) -> None:
+    def ready(daemon: Daemon) -> None:
+        _log.info(
+            "revaer ready on {} (revision {})",
+            ", ".join(daemon.urls),
+            daemon.snapshots.value.revision,
+        )
+
+    async with open_asyncio_loop(), trio.open_nursery() as nursery:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+
+            async def stop_on_signal() -> None:
+                async for signum in signals:
+                    _log.info("{} received; shutting down", signal.Signals(signum).name)
+                    nursery.cancel_scope.cancel()
+                    return
+
+            nursery.start_soon(stop_on_signal)
+            await run_daemon(settings, on_ready=ready)
+            nursery.cancel_scope.cancel()
+
+
+def _fatal_cause(exc: BaseException) -> BaseException | None:
+    if isinstance(exc, FatalError | RestartBudgetExceeded):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _fatal_cause(inner)
+            if found is not None:
+                return found
+    return None
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--data-dir",
+    envvar="REVAER_DATA_DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".revaer-data"),
+    show_default=True,
+    help="State directory: lock, secrets key, embedded PostgreSQL.",
+)
+@click.option("--bind", envvar="REVAER_BIND_ADDR", help="HTTP bind address (else app_profile).")
+@click.option(
+    "--port",
+    envvar="REVAER_HTTP_PORT",
+    type=click.IntRange(0, 65535),
+    help="HTTP port (else app_profile); 0 picks a free port.",
+)
+@click.option(
+    "--database-url",
+    envvar="DATABASE_URL",
+    help="PostgreSQL URL; without it an embedded server runs in the data dir.",
+)
+@click.option("--build-sha", envvar="REVAER_BUILD_SHA", hidden=True)
+@click.option("--log-level", envvar="REVAER_LOG_LEVEL", default="INFO", show_default=True)
+@click.option(
+    "--log-format",
+    envvar="REVAER_LOG_FORMAT",
+    type=click.Choice(["auto", "human", "json"]),
+    default="auto",
+    show_default=True,
+    help="auto: human on a TTY, JSON lines otherwise.",
+)
+def main(
+    data_dir: Path,
+    bind: str | None,
+    port: int | None,
+    database_url: str | None,
+    build_sha: str | None,
+    log_level: str,
+    log_format: str,
+) -> None:
+    """Run the Revaer daemon until SIGTERM or SIGINT."""
+    configure_logging(
+        level=log_level.upper(), json=None if log_format == "auto" else log_format == "json"
+    )
+    if bind is not None:
+        try:
+            bind = str(ipaddress.ip_address(bind))
+        except ValueError:
+            raise click.BadParameter(
+                "must be an IPv4 or IPv6 address", param_hint="--bind"
+            ) from None
+    settings = DaemonSettings(
+        data_dir=data_dir.resolve(),
+        bind=bind,
+        port=port,
+        database_url=database_url or None,
+        migrations_dir=_migrations_dir(),
+        log_level=log_level,
+        log_json=None,
+        build_sha=_build_sha(build_sha),
+    )
+    try:
+        with DataDirLock(settings.data_dir):
+            trio.run(_serve, settings)
+    except Exception as exc:  # noqa: BLE001 -- the process boundary: report and exit non-zero
+        cause = _fatal_cause(exc) or exc
+        _log.opt(exception=cause if cause is not exc else exc).error("revaer stopped: {}", cause)
+        sys.exit(EXIT_FATAL)
+    _log.info("revaer stopped")
