@@ -10,6 +10,7 @@ from functools import partial
 
 import trio
 from loguru import logger
+from quart_trio import QuartTrio
 
 import revaer
 from revaer.api.server import ApiDeps, ApiKeyVerifier, Endpoint, create_app, serve_http
@@ -57,6 +58,7 @@ class Daemon:
     snapshots: Watched[ConfigSnapshot]
     health: HealthRegistry
     metrics: Metrics
+    app: QuartTrio
     urls: list[str]
 
 
@@ -88,15 +90,6 @@ def build_tree(
     snapshots = Watched(snapshot)
     metrics.config_revision.set(int(snapshot.revision))
     watcher = ConfigWatcher(config, snapshots, health=health, metrics=metrics)
-    daemon = Daemon(
-        settings=settings,
-        db=db,
-        config=config,
-        snapshots=snapshots,
-        health=health,
-        metrics=metrics,
-        urls=[],
-    )
     deps = ApiDeps(
         config=config,
         setup=SetupService(config),
@@ -109,6 +102,16 @@ def build_tree(
         started_at=time.time(),
     )
     app = create_app(deps)
+    daemon = Daemon(
+        settings=settings,
+        db=db,
+        config=config,
+        snapshots=snapshots,
+        health=health,
+        metrics=metrics,
+        app=app,
+        urls=[],
+    )
 
     def bound(urls: list[str]) -> None:
         daemon.urls = urls

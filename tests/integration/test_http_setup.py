@@ -130,7 +130,7 @@ async def test_malformed_requests_get_problems_not_500s(live: RunningDaemon) -> 
         client.post("/admin/setup/start", json={"ttl_seconds": "soon", "who": 1}),
         client.post("/admin/setup/start", json=[1, 2]),
         client.post("/admin/setup/start", content=b"\xff\xfe"),
-        client.post("/admin/setup/start", content=b"x" * (2 << 20)),
+        _oversized(live.url + "/admin/setup/start"),
         client.post("/admin/setup/complete", headers={"x-revaer-setup-token": "t"}),
         client.patch("/admin/settings", json={}),
         client.patch("/admin/settings", json={}, headers={"x-revaer-api-key": "no-colon"}),
@@ -149,6 +149,14 @@ async def test_malformed_requests_get_problems_not_500s(live: RunningDaemon) -> 
         await client.post("/admin/setup/start", json={"ttl_seconds": "soon", "who": 1})
     ).json()
     assert {p["pointer"] for p in invalid["invalid_params"]} == {"/ttl_seconds", "/who"}
+
+
+async def _oversized(url: str) -> httpx.Response:
+    # httpx's async body iterator is left unfinished when the server answers 413 early, which
+    # trio reports as a ResourceWarning; the sync client has no such generator.
+    return await trio.to_thread.run_sync(
+        lambda: httpx.post(url, content=b"x" * (2 << 20), timeout=10)
+    )
 
 
 async def test_settings_patch_problems(live: RunningDaemon) -> None:

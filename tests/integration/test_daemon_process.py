@@ -1,0 +1,197 @@
+"""The real daemon as a process: scripts/serve, the CLI against it, signals, kill -9, locking."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.integration
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("REVAER_") and k != "DATABASE_URL"
+    }
+    env.update(extra)
+    return env
+
+
+class Proc:
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self._out = log.open("wb")
+        self.popen = subprocess.Popen(
+            args, env=env, stdout=self._out, stderr=subprocess.STDOUT, cwd=ROOT
+        )
+
+    def wait_healthy(self, url: str, timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.popen.poll() is not None:
+                raise AssertionError(f"daemon exited {self.popen.returncode}:\n{self.output()}")
+            try:
+                response = httpx.get(url + "/health", timeout=1)
+            except httpx.HTTPError:
+                time.sleep(0.1)
+                continue
+            body: dict[str, Any] = response.json()
+            return body
+        raise AssertionError(f"daemon not healthy in {timeout}s:\n{self.output()}")
+
+    def output(self) -> str:
+        if not self._out.closed:
+            self._out.flush()
+        return self.log.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        self.popen.send_signal(sig)
+        return self.popen.wait(timeout)
+
+    def close(self) -> None:
+        self._out.close()
+
+
+@pytest.fixture
+def procs() -> Iterator[list[Proc]]:
+    running: list[Proc] = []
+    yield running
+    for proc in running:
+        if proc.popen.poll() is None:
+            proc.popen.kill()
+            proc.popen.wait()
+        proc.close()
+
+
+def cli(
+    url: str, *args: str, api_key: str | None = None, input_env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
+    env = base_env(REVAER_API_URL=url, **(input_env or {}))
+    if api_key:
+        env["REVAER_API_KEY"] = api_key
+    done = subprocess.run(
+        [str(BIN / "revaer"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_scripts_serve_starts_the_daemon_and_sigterm_stops_it(
+    procs: list[Proc], db_url: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    proc = Proc(
+        [str(ROOT / "scripts" / "serve"), "--port", str(port)],
+        base_env(DATABASE_URL=db_url, REVAER_DATA_DIR=str(tmp_path / "data")),
+        tmp_path / "serve.log",
+    )
+    procs.append(proc)
+    url = f"http://127.0.0.1:{port}"
+    assert proc.wait_healthy(url)["mode"] == "setup"
+    started = time.monotonic()
+    assert proc.stop(signal.SIGTERM) == 0
+    assert time.monotonic() - started < 5
+    assert "revaer stopped" in proc.output()
+
+
+def test_cli_setup_and_settings_against_the_daemon_survive_kill_9(
+    procs: list[Proc], tmp_path: Path
+) -> None:
+    # The zero-configuration default: no DATABASE_URL, so PostgreSQL is embedded in the data dir.
+    data = tmp_path / "data"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    args = [
+        str(BIN / "revaer-app"),
+        "--data-dir",
+        str(data),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+    ]
+    first = Proc(args, base_env(), tmp_path / "first.log")
+    procs.append(first)
+    first.wait_healthy(url, timeout=120)
+
+    code, out, err = cli(url, "--format", "json", "setup", "start", "--issued-by", "pytest")
+    assert code == 0, err
+    token = json.loads(out)["token"]
+    code, out, err = cli(
+        url, "--format", "json", "setup", "complete",
+        "--instance", "lab", "--bind", "127.0.0.1", "--port", str(port),
+        "--resume-dir", str(tmp_path / "resume"), "--download-root", str(tmp_path / "dl"),
+        "--library-root", str(tmp_path / "lib"), "--api-key-label", "bootstrap",
+        "--passphrase", "correct horse", "--token", token,
+    )  # fmt: skip
+    assert code == 0, err
+    completed = json.loads(out)
+    api_key = completed["api_key"]
+    assert completed["app_profile"]["mode"] == "active"
+
+    patch = tmp_path / "patch.json"
+    patch.write_text(json.dumps({"engine_profile": {"max_upload_bps": 2048, "dht": False}}))
+    code, out, err = cli(
+        url, "--format", "json", "settings", "patch", "--file", str(patch), api_key=api_key
+    )
+    assert code == 0, err
+    revision = json.loads(out)["revision"]
+    assert revision > completed["revision"]
+
+    # validation problems exit 2 and change nothing
+    patch.write_text(json.dumps({"engine_profile": {"max_upload_bps": -1}}))
+    code, out, err = cli(url, "settings", "patch", "--file", str(patch), api_key=api_key)
+    assert code == 2 and "/engine_profile/max_upload_bps" in err
+
+    # a second daemon on the same data dir refuses clearly
+    second = Proc(args, base_env(), tmp_path / "second.log")
+    procs.append(second)
+    assert second.popen.wait(30) != 0
+    assert "already running" in second.output()
+
+    first.popen.kill()
+    first.popen.wait()
+    restarted = Proc(args, base_env(), tmp_path / "restarted.log")
+    procs.append(restarted)
+    assert restarted.wait_healthy(url, timeout=120)["mode"] == "active"
+    code, out, err = cli(url, "--format", "json", "config", "get")
+    assert code == 0, err
+    snapshot = json.loads(out)
+    assert snapshot["revision"] == revision
+    assert snapshot["app_profile"]["instance_name"] == "lab"
+    assert snapshot["engine_profile"]["max_upload_bps"] == 2048
+    assert snapshot["secrets"] == ["libtorrent.passphrase"]
+    assert restarted.stop() == 0
+
+
+def test_bad_flags_exit_2(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [str(BIN / "revaer-app"), "--data-dir", str(tmp_path), "--bind", "not-an-ip"],
+        env=base_env(), capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2 and "--bind" in done.stderr

@@ -1,0 +1,66 @@
+"""Loopback-only setup and live re-binding of the HTTP server."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+
+from revaer.db import Database
+from tests.integration.daemon_harness import daemon_settings, running_daemon
+from tests.integration.test_http_setup import SETUP_BODY, complete, start_token
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def test_setup_is_refused_from_a_non_loopback_client(
+    aio_loop: None, db_url: str, tmp_path: Path
+) -> None:
+    async with running_daemon(daemon_settings(tmp_path / "d", db_url)) as live:
+        app = live.daemon.app
+        client = app.test_client()
+        remote = {"client": ("203.0.113.7", 40000)}
+        response = await client.post("/admin/setup/start", scope_base=remote)
+        assert response.status_code == 403
+        assert response.content_type == "application/problem+json"
+        mapped = {"client": ("::ffff:127.0.0.1", 40000)}
+        response = await client.post("/admin/setup/start", scope_base=mapped)
+        assert response.status_code == 201
+        assert await live.daemon.db.fetchval("SELECT count(*) FROM setup_tokens") == 1
+
+
+async def test_changing_the_port_live_rebinds_the_http_server(
+    aio_loop: None, db_url: str, tmp_path: Path
+) -> None:
+    first, second = _free_port(), _free_port()
+    async with Database.open(db_url) as db:
+        await db.execute("UPDATE app_profile SET http_port = $1", first)
+    settings = replace(daemon_settings(tmp_path / "d", db_url), bind=None, port=None)
+    async with running_daemon(settings) as live:
+        assert live.url == f"http://127.0.0.1:{first}"
+        token = await start_token(live.client)
+        body = {**SETUP_BODY, "app_profile": {"instance_name": "moved", "http_port": second}}
+        response = await complete(live.client, token, body)
+        assert response.status_code == 200, response.text
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{second}") as moved:
+            with trio.fail_after(10):
+                while True:
+                    try:
+                        health = await moved.get("/health")
+                        break
+                    except httpx.ConnectError:
+                        await trio.sleep(0.05)
+        assert health.json()["mode"] == "active"
+        with pytest.raises(httpx.ConnectError):
+            await live.client.get("/health")
