@@ -103,6 +103,7 @@ class SetupService:
             if not row["live"]:
                 raise Unauthorized("the setup token has expired; run `revaer setup start`")
             _require_paths(changeset, current)
+            _require_new_or_given_key(changeset, current)
             await tx.execute(
                 "UPDATE setup_tokens SET consumed_at = now(), outcome = 'completed' WHERE id = $1",
                 row["id"],
@@ -128,6 +129,20 @@ def _first_key(changeset: SettingsChangeset, change: ChangeResult) -> str:
         return change.issued_keys[0]
     upsert = next(k for k in changeset.api_keys if k.op == "upsert")
     return f"{upsert.key_id}:{upsert.fields['secret']}"
+
+
+def _require_new_or_given_key(changeset: SettingsChangeset, current: ConfigSnapshot) -> None:
+    # Setup hands back the first key's secret once; an existing key's secret cannot be shown.
+    upsert = next(k for k in changeset.api_keys if k.op == "upsert")
+    if current.api_key(upsert.key_id) is not None and "secret" not in upsert.fields:
+        raise ValidationFailed(
+            [
+                InvalidParam(
+                    pointer=pointer("api_keys", upsert.index, "key_id"),
+                    message="already exists; choose another key_id or give its secret",
+                )
+            ]
+        )
 
 
 def _require_paths(changeset: SettingsChangeset, current: ConfigSnapshot) -> None:

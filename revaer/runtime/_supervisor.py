@@ -74,7 +74,12 @@ class Supervisor:
     stopped; ``run()`` still returns only once it has ended.
 
     The supervisor keeps running when all of its children have ended (finished or failed
-    for good); only cancellation or an escalation ends ``run()``.
+    for good); only cancellation or an escalation ends ``run()``, with ``Cancelled`` or the
+    escalated error (never wrapped in an exception group). Once stopping has begun, a child
+    that crashes is neither restarted nor escalated.
+
+    ``on_restart`` (a metrics hook) is called with the child's name on every restart; it must
+    not raise. ``rng`` drives the backoff jitter (pass a seeded one for reproducible delays).
     """
 
     def __init__(

@@ -9,7 +9,7 @@ import pytest
 import trio
 
 from revaer.auth import SecretBox
-from revaer.config import ConfigService, ConfigSnapshot, ConfigWatcher
+from revaer.config import ConfigService, ConfigSnapshot, ConfigWatcher, SetupService
 from revaer.db import Database
 from revaer.errors import Conflict, ValidationFailed
 from revaer.runtime import HealthRegistry, HealthState, Watched
@@ -250,3 +250,22 @@ async def test_watcher_reconnects_and_delivers_a_change_made_during_the_gap(
         failures = next(iter(metrics.config_update_failures_total.collect())).samples[0].value
         assert failures >= 1
         nursery.cancel_scope.cancel()
+
+
+async def test_setup_with_an_existing_key_needs_its_secret(
+    service: ConfigService, db: Database
+) -> None:
+    setup = SetupService(service)
+    await service.apply({"api_keys": [{"op": "upsert", "key_id": "admin"}]}, source="test")
+    token = (await setup.start(issued_by="test")).token
+    body = {
+        "engine_profile": {"resume_dir": "/r", "download_root": "/d"},
+        "fs_policy": {"library_root": "/l"},
+    }
+    with pytest.raises(ValidationFailed) as info:
+        await setup.complete(token, body)
+    assert "/api_keys/0/key_id" in pointers(info)
+    given = {**body, "api_keys": [{"op": "upsert", "key_id": "admin", "secret": "s" * 20}]}
+    result = await setup.complete(token, given)
+    assert result.api_key == "admin:" + "s" * 20
+    assert result.change.snapshot.mode == "active"
