@@ -149,5 +149,3 @@ CREATE TRIGGER api_keys_changed AFTER INSERT OR UPDATE OR DELETE ON api_keys
     FOR EACH ROW EXECUTE FUNCTION revaer_settings_changed();
 CREATE TRIGGER secrets_changed AFTER INSERT OR UPDATE OR DELETE ON secrets
     FOR EACH ROW EXECUTE FUNCTION revaer_settings_changed();
-CREATE TRIGGER setup_tokens_changed AFTER INSERT OR UPDATE OR DELETE ON setup_tokens
-    FOR EACH ROW EXECUTE FUNCTION revaer_settings_changed();

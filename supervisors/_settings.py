@@ -17,10 +17,7 @@ class DaemonSettings:
     port: int | None
     database_url: str | None
     migrations_dir: Path
-    log_level: str
-    log_json: bool | None
     build_sha: str
-    shutdown_timeout: float = 10.0
 
     @property
     def secrets_key_file(self) -> Path:

@@ -121,7 +121,10 @@ def build_tree(
     children = [
         ChildSpec(name="database", start=partial(_database_monitor, db, health)),
         ChildSpec(name="config_watcher", start=watcher.run),
-        ChildSpec(name="http", start=partial(serve_http, app, snapshots, endpoint, on_bound=bound)),
+        ChildSpec(
+            name="http",
+            start=partial(serve_http, app, snapshots, endpoint, health=health, on_bound=bound),
+        ),
     ]
     tree = Supervisor(
         "revaer",

@@ -140,8 +140,6 @@ def main(
         port=port,
         database_url=database_url or None,
         migrations_dir=_migrations_dir(),
-        log_level=log_level,
-        log_json=None,
         build_sha=_build_sha(build_sha),
     )
     try:

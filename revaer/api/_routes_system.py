@@ -87,7 +87,6 @@ def system_blueprint(deps: ApiDeps) -> Blueprint:
 def _counters(deps: ApiDeps) -> dict[str, float]:
     wanted = {
         "config_update_failures_total",
-        "guardrail_violations_total",
         "actor_restarts_total",
         "config_watch_latency_ms_count",
         "config_watch_latency_ms_sum",

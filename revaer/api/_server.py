@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -13,7 +14,7 @@ from loguru import logger
 from quart_trio import QuartTrio
 
 from revaer.config import ConfigSnapshot
-from revaer.runtime import Watched
+from revaer.runtime import HealthRegistry, Watched
 
 __all__ = ["Endpoint", "serve_http"]
 
@@ -53,6 +54,7 @@ async def serve_http(
     snapshots: Watched[ConfigSnapshot],
     endpoint: Endpoint,
     *,
+    health: HealthRegistry | None = None,
     on_bound: Callable[[list[str]], None] | None = None,
     graceful_timeout: float = 5.0,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
@@ -60,28 +62,64 @@ async def serve_http(
     """Serve until cancelled; ready once bound (reports the bound URLs).
 
     When the effective bind address or port changes in the configuration, the server drains
-    and binds again at the new address.
+    and binds at the new address. If that address cannot be bound, it goes back to the one that
+    worked and reports ``http`` degraded until the configuration names another address.
     """
-    ready = False
+    working: tuple[str, int] | None = None
+    refused: tuple[str, int] | None = None
+    version = snapshots.version
+    target = endpoint.resolve(snapshots.value)
     while True:
-        host, port = endpoint.resolve(snapshots.value)
         stop = trio.Event()
         async with trio.open_nursery() as nursery:
+            try:
+                _probe(*target)
+            except OSError as exc:
+                if working is None:
+                    raise  # nothing to fall back to: the supervisor retries with backoff
+                refused, target = target, working
+                _report(health, f"cannot listen on {_bind(*refused)}: {exc.strerror or exc}")
+                continue
             bound: list[str] = await nursery.start(
-                partial(
-                    serve, app, _config(host, port, graceful_timeout), shutdown_trigger=stop.wait
-                )
+                partial(serve, app, _config(*target, graceful_timeout), shutdown_trigger=stop.wait)
             )
             _log.info("listening on {}", ", ".join(bound))
+            if working is None:
+                task_status.started(bound)
+            working = target
             if on_bound is not None:
                 on_bound(bound)
-            if not ready:
-                task_status.started(bound)
-                ready = True
-            version = snapshots.version
             while True:
                 version, snapshot = await snapshots.wait_newer(version)
-                if endpoint.resolve(snapshot) != (host, port):
-                    _log.info("HTTP endpoint changed; re-binding")
-                    stop.set()
+                target = endpoint.resolve(snapshot)
+                if target == working and refused is not None:
+                    refused = None  # the configuration went back to where we are
+                    _report(health, None)
+                if target not in (working, refused):
                     break
+            refused = None
+            _report(health, None)
+            _log.info("HTTP endpoint changed to {}; re-binding", _bind(*target))
+            stop.set()
+
+
+def _probe(host: str, port: int) -> None:
+    """Raise ``OSError`` if ``host:port`` cannot be bound.
+
+    hypercorn leaks its sockets when a bind fails (and wraps the error in a group), so the
+    address is tried here first, with the same SO_REUSEADDR it uses.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+
+
+def _report(health: HealthRegistry | None, problem: str | None) -> None:
+    if problem is not None:
+        _log.error("{}; still serving on the previous address", problem)
+    if health is not None:
+        if problem is None:
+            health.ok("http")
+        else:
+            health.degraded("http", problem + "; still serving on the previous address")

@@ -9,7 +9,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 __all__ = ["generate_secret", "hash_secret", "verify_secret"]
 
-# argon2-cffi's defaults are the RFC 9106 "low memory" profile (64 MiB, t=3): ~50 ms a hash.
+# argon2-cffi defaults: the RFC 9106 "low memory" profile (64 MiB, t=3), 50 to 200 ms a hash.
 _HASHER = PasswordHasher()
 
 

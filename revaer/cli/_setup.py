@@ -30,7 +30,9 @@ def setup() -> None:
 @setup.command("start")
 @click.option("--issued-by", metavar="LABEL", help="Who asked for the token (server default: api).")
 @click.option(
-    "--ttl-seconds", type=click.IntRange(min=1), help="Token lifetime (server default applies)."
+    "--ttl-seconds",
+    type=click.IntRange(min=60, max=86_400),
+    help="Token lifetime in seconds, 60–86400 (server default: 900).",
 )
 @pass_invocation
 def start(invocation: Invocation, issued_by: str | None, ttl_seconds: int | None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import trio
@@ -199,7 +200,7 @@ class ConfigService:
                 else:
                     await tx.execute("DELETE FROM api_keys WHERE key_id = $1", change.key_id)
             elif exists:
-                await _update_key(tx, change)
+                await _update_key(tx, change, current)
             else:
                 secret = change.fields.get("secret")
                 if secret is None:
@@ -245,10 +246,14 @@ def _require(row: Any) -> Any:
 
 
 def _require_usable_key(after: ConfigSnapshot) -> None:
-    # An active instance without an enabled key could never be administered again.
-    if after.mode == "active" and not any(k.enabled for k in after.api_keys):
+    # An active instance without a usable key could never be administered again.
+    now = datetime.now(UTC)
+    usable = [
+        k for k in after.api_keys if k.enabled and (k.expires_at is None or k.expires_at > now)
+    ]
+    if after.mode == "active" and not usable:
         raise ValidationFailed(
-            [InvalidParam(pointer="/api_keys", message="would leave no enabled API key")]
+            [InvalidParam(pointer="/api_keys", message="would leave no enabled, unexpired API key")]
         )
 
 
@@ -290,8 +295,18 @@ async def _insert_key(tx: Tx, change: ApiKeyChange, secret_hash: str) -> None:
     )
 
 
-async def _update_key(tx: Tx, change: ApiKeyChange) -> None:
-    columns = _key_columns(change)
+async def _update_key(tx: Tx, change: ApiKeyChange, current: ConfigSnapshot) -> None:
+    record = current.api_key(change.key_id)
+    assert record is not None
+    stored = {
+        "label": record.label,
+        "enabled": record.enabled,
+        "expires_at": record.expires_at,
+        "rate_limit_burst": record.rate_limit.burst if record.rate_limit else None,
+        "rate_limit_per_seconds": record.rate_limit.per_seconds if record.rate_limit else None,
+    }
+    # Writing what is stored already is not a change (no revision bump, no history row).
+    columns = {k: v for k, v in _key_columns(change).items() if stored.get(k, object()) != v}
     secret = change.fields.get("secret")
     if secret is not None:
         columns["secret_hash"] = await _hash(secret)

@@ -47,6 +47,7 @@ class ConfigWatcher:
         self._poll = poll_interval
         self._idle_poll = idle_poll_interval
         self._last_latency_ms: float | None = None
+        self._listening = False
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Watch forever; ready once the first LISTEN is in place."""
@@ -55,8 +56,8 @@ class ConfigWatcher:
         while True:
             try:
                 async with self._service.db.listen([CHANNEL]) as notes:
+                    self._listening = True
                     await self._refresh(None)  # LISTEN first, then re-read
-                    self._health.ok(self._name, mode="listen", **self._details())
                     if not ready:
                         task_status.started()
                         ready = True
@@ -65,6 +66,7 @@ class ConfigWatcher:
                 reason = "LISTEN connection lost"
             except (DatabaseUnavailable, QueryError) as exc:
                 reason = f"LISTEN failed: {exc}"
+            self._listening = False
             self._metrics.config_update_failures_total.inc()
             self._health.degraded(self._name, reason, mode="polling", **self._details())
             _log.warning("{}; polling every {}s while reconnecting", reason, self._poll)
@@ -107,6 +109,8 @@ class ConfigWatcher:
             latency = (time.monotonic() - received_at) * 1000.0
             self._last_latency_ms = latency
             self._metrics.config_watch_latency_ms.observe(latency)
+        if self._listening:
+            self._health.ok(self._name, mode="listen", **self._details())
 
     def _details(self) -> dict[str, object]:
         return {

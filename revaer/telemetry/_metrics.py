@@ -43,12 +43,6 @@ class Metrics:
         self.actor_restarts_total = Counter(
             "actor_restarts_total", "Supervised actor restarts", ["actor"], registry=r
         )
-        self.guardrail_violations_total = Counter(
-            "guardrail_violations_total", "Guard-rail violations by kind", ["kind"], registry=r
-        )
-        self.degraded_components = Gauge(
-            "degraded_components", "Health components not OK", registry=r
-        )
 
     def render(self) -> bytes:
         """The text exposition format for ``GET /metrics``."""

@@ -44,7 +44,7 @@ def test_unknown_command_exits_2(api: FakeApi) -> None:
 def test_problem_with_invalid_params_exits_2_and_lists_each_pointer(api: FakeApi) -> None:
     script_validation_problem(api)
 
-    result = run(api, "setup", "start", "--ttl-seconds", "999999")
+    result = run(api, "setup", "start", "--ttl-seconds", "3600")
 
     assert result.exit_code == 2
     request_id = api.only_request().headers["x-request-id"]

@@ -22,8 +22,6 @@ def daemon_settings(data_dir: Path, database_url: str, *, port: int = 0) -> Daem
         port=port,
         database_url=database_url,
         migrations_dir=MIGRATIONS,
-        log_level="INFO",
-        log_json=None,
         build_sha="test-sha",
     )
 

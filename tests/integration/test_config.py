@@ -184,7 +184,7 @@ async def test_api_keys_are_hashed_and_the_last_one_cannot_go(
     await db.execute("UPDATE app_profile SET mode = 'active'")
     with pytest.raises(ValidationFailed) as info:
         await service.apply({"api_keys": [{"op": "delete", "key_id": "ops"}]}, source="test")
-    assert pointers(info) == {"/api_keys": "would leave no enabled API key"}
+    assert pointers(info) == {"/api_keys": "would leave no enabled, unexpired API key"}
     with pytest.raises(ValidationFailed) as info:
         await service.apply({"api_keys": [{"op": "delete", "key_id": "ghost"}]}, source="test")
     assert pointers(info) == {"/api_keys/0/key_id": "no such API key"}
@@ -269,3 +269,23 @@ async def test_setup_with_an_existing_key_needs_its_secret(
     result = await setup.complete(token, given)
     assert result.api_key == "admin:" + "s" * 20
     assert result.change.snapshot.mode == "active"
+
+
+async def test_no_op_key_upserts_change_nothing_and_expired_keys_do_not_count(
+    service: ConfigService, db: Database
+) -> None:
+    first = await service.apply(
+        {"api_keys": [{"op": "upsert", "key_id": "ops", "label": "ops"}]}, source="test"
+    )
+    same = await service.apply(
+        {"api_keys": [{"op": "upsert", "key_id": "ops", "label": "ops", "enabled": True}]},
+        source="test",
+    )
+    assert not same.changed and same.snapshot.revision == first.snapshot.revision
+    await db.execute("UPDATE app_profile SET mode = 'active'")
+    with pytest.raises(ValidationFailed) as info:
+        await service.apply(
+            {"api_keys": [{"op": "upsert", "key_id": "ops", "expires_at": "2001-01-01T00:00:00Z"}]},
+            source="test",
+        )
+    assert pointers(info) == {"/api_keys": "would leave no enabled, unexpired API key"}

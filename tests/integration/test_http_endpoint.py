@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -64,3 +65,36 @@ async def test_changing_the_port_live_rebinds_the_http_server(
         assert health.json()["mode"] == "active"
         with pytest.raises(httpx.ConnectError):
             await live.client.get("/health")
+
+
+async def test_an_unbindable_address_keeps_the_old_one_and_degrades(
+    aio_loop: None, db_url: str, tmp_path: Path
+) -> None:
+    port = _free_port()
+    async with Database.open(db_url) as db:
+        await db.execute("UPDATE app_profile SET http_port = $1", port)
+    settings = replace(daemon_settings(tmp_path / "d", db_url), bind=None, port=None)
+    async with running_daemon(settings) as live:
+        # 192.0.2.0/24 is TEST-NET-1: never assigned here, so binding it fails (nothing is sent).
+        await live.daemon.db.execute("UPDATE app_profile SET bind_addr = '192.0.2.1'")
+        with trio.fail_after(15):
+            while "http" not in (await _health(live.client))["degraded"]:
+                await trio.sleep(0.05)
+        full = (await live.client.get("/health/full")).json()
+        assert "cannot listen on 192.0.2.1" in full["components"]["http"]["reason"]
+        # going back to the working address clears it
+        await live.daemon.db.execute("UPDATE app_profile SET bind_addr = '127.0.0.1'")
+        with trio.fail_after(15):
+            while (await _health(live.client))["degraded"]:
+                await trio.sleep(0.05)
+
+
+async def _health(client: httpx.AsyncClient) -> dict[str, Any]:
+    # While the server drains for a re-bind, idle keep-alive connections are closed.
+    while True:
+        try:
+            body: dict[str, Any] = (await client.get("/health")).json()
+        except httpx.TransportError:
+            await trio.sleep(0.05)
+        else:
+            return body

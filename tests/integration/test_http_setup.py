@@ -216,6 +216,7 @@ async def test_request_ids_health_and_metrics(live: RunningDaemon) -> None:
     assert full["build_sha"] == "test-sha"
     assert full["database"]["status"] == "ok" and full["database"]["latency_ms"] >= 0
     assert full["config_watcher"]["state"] == "ok"
+    assert full["config_watcher"]["details"]["revision"] == full["revision"]
     assert set(full["components"]) >= {"database", "config_watcher", "http"}
     assert full["degraded"] == []
     metrics = (await client.get("/metrics")).text
