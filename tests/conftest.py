@@ -15,6 +15,8 @@ import trio
 
 from revaer.db import Database, EmbeddedPostgres, migrate, open_asyncio_loop
 
+pytest_plugins = ["tests.harness.fixtures"]
+
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = ROOT / "sql"
 
