@@ -6,10 +6,48 @@ from collections.abc import Sequence
 
 import trio
 
-from revaer.runtime import Backoff, ChildSpec, RestartPolicy, Watched
+from revaer.runtime import (
+    Backoff,
+    ChildSpec,
+    HealthRegistry,
+    HealthSnapshot,
+    RestartPolicy,
+    Supervisor,
+    Watched,
+)
 
 # Without jitter restarts happen at exact virtual times: after 1, 2, 4, 8, 8, ... seconds.
 STEADY_BACKOFF = Backoff(initial=1.0, multiplier=2.0, maximum=8.0, jitter=0.0)
+
+# Virtual seconds a test waits for something before it fails. Under autojump_clock a test
+# whose tasks all wait for something that never happens jumps straight to this deadline, so
+# a broken supervisor fails the test at once instead of hanging it.
+LIMIT = 3600.0
+
+
+async def start_in(nursery: trio.Nursery, supervisor: Supervisor) -> None:
+    """Start ``supervisor`` in ``nursery`` and wait until it is ready (or fail after ``LIMIT``)."""
+    with trio.fail_after(LIMIT):
+        await nursery.start(supervisor.run)
+
+
+async def run_to_end(supervisor: Supervisor) -> None:
+    """Run ``supervisor`` until it escalates (or fail after ``LIMIT``).
+
+    pytest-trio lets a test that ends in a stray ``Cancelled`` pass, so one leaving ``run()``
+    here (where nothing cancels it) is turned into a failure.
+    """
+    try:
+        with trio.fail_after(LIMIT):
+            await supervisor.run()
+    except trio.Cancelled:
+        raise AssertionError("run() raised Cancelled although nothing cancelled it") from None
+
+
+async def next_change(health: HealthRegistry, version: int) -> tuple[int, HealthSnapshot]:
+    """The next health change after ``version`` (or fail after ``LIMIT``)."""
+    with trio.fail_after(LIMIT):
+        return await health.changes.wait_newer(version)
 
 
 class Journal:
@@ -33,8 +71,9 @@ class Journal:
     async def wait_for(self, entry: str, count: int = 1) -> None:
         """Wait until ``entry`` was added ``count`` times in all."""
         version = self._changed.version
-        while len(self.times(entry)) < count:
-            version, _ = await self._changed.wait_newer(version)
+        with trio.fail_after(LIMIT):
+            while len(self.times(entry)) < count:
+                version, _ = await self._changed.wait_newer(version)
 
 
 class Child:

@@ -16,7 +16,7 @@ from revaer.runtime import (
     RestartPolicy,
     Supervisor,
 )
-from tests.runtime.children import Child, Journal
+from tests.runtime.children import Child, Journal, next_change, run_to_end, start_in
 
 if TYPE_CHECKING:
     from loguru import Record
@@ -29,7 +29,7 @@ async def test_restarts_back_off_exponentially_up_to_the_cap(
     a = Child("a", journal, lifetimes=[0.0] * 10)
     supervisor = Supervisor("root", [a.spec(max_restarts=6, window=1000)], health=HealthRegistry())
     with pytest.raises(RestartBudgetExceeded):
-        await supervisor.run()
+        await run_to_end(supervisor)
     # Delays 1, 2, 4, 8, then capped at 8 (STEADY_BACKOFF has no jitter).
     assert journal.times("a:start") == [0.0, 1.0, 3.0, 7.0, 15.0, 23.0, 31.0]
 
@@ -41,7 +41,7 @@ async def test_the_attempt_counter_restarts_after_a_stable_window(
     a = Child("a", journal, lifetimes=[0.0, 0.0, 20.0, 0.0])
     supervisor = Supervisor("root", [a.spec(window=10)], health=HealthRegistry())
     async with trio.open_nursery() as nursery:
-        await nursery.start(supervisor.run)
+        await start_in(nursery, supervisor)
         await journal.wait_for("a:ready", 5)
         nursery.cancel_scope.cancel()
     # Crashes at 0 and 1 back off 1 s and 2 s; after running 20 s (> window) the crash at 23
@@ -63,7 +63,7 @@ async def test_exceeding_the_budget_fails_the_child_and_escalates(
         on_restart=restarted.append,
     )
     with pytest.raises(RestartBudgetExceeded) as caught:
-        await supervisor.run()
+        await run_to_end(supervisor)
     assert caught.value.child == "b"
     assert isinstance(caught.value.__cause__, ValueError)
     assert str(caught.value.__cause__) == "b crashed"
@@ -88,7 +88,7 @@ async def test_a_crash_does_not_disturb_the_siblings(
     a, b, c = Child("a", journal), Child("b", journal), Child("c", journal)
     supervisor = Supervisor("root", [a.spec(), b.spec(), c.spec()], health=health)
     async with trio.open_nursery() as nursery:
-        await nursery.start(supervisor.run)
+        await start_in(nursery, supervisor)
         for n in range(2, 4):
             b.crash()
             await journal.wait_for("b:ready", n)
@@ -106,10 +106,10 @@ async def test_health_is_degraded_while_waiting_to_restart_then_ok_again(
     a, b = Child("a", journal), Child("b", journal)
     supervisor = Supervisor("root", [a.spec(), b.spec()], health=health)
     async with trio.open_nursery() as nursery:
-        await nursery.start(supervisor.run)
+        await start_in(nursery, supervisor)
         version = health.changes.version
         b.crash(OSError("connection reset"))
-        version, snapshot = await health.changes.wait_newer(version)
+        version, snapshot = await next_change(health, version)
         assert snapshot.degraded == ("b",)
         record = health.get("b")
         assert record is not None
@@ -119,7 +119,7 @@ async def test_health_is_degraded_while_waiting_to_restart_then_ok_again(
             1,
             "OSError: connection reset",
         )
-        version, snapshot = await health.changes.wait_newer(version)
+        version, snapshot = await next_change(health, version)
         assert snapshot.degraded == ()
         record = health.get("b")
         assert record is not None
@@ -141,9 +141,9 @@ async def test_a_running_child_reports_its_own_health(
 
     supervisor = Supervisor("root", [ChildSpec(name="bus", start=bus)], health=health)
     async with trio.open_nursery() as nursery:
-        await nursery.start(supervisor.run)
+        await start_in(nursery, supervisor)
         lagging.set()
-        _, snapshot = await health.changes.wait_newer(health.changes.version)
+        _, snapshot = await next_change(health, health.changes.version)
         assert snapshot.degraded == ("bus",)
         assert dict(snapshot.components[0].details) == {"dropped": 3}
         nursery.cancel_scope.cancel()
@@ -163,7 +163,7 @@ async def test_a_permanent_child_that_returns_is_restarted(
         "root", [ChildSpec(name="quitter", start=quitter, max_restarts=3)], health=HealthRegistry()
     )
     with pytest.raises(RestartBudgetExceeded) as caught:
-        await supervisor.run()
+        await run_to_end(supervisor)
     assert runs == 4
     assert str(caught.value.__cause__) == "returned unexpectedly"
 
@@ -187,7 +187,7 @@ async def test_a_transient_child_ends_when_it_returns_and_restarts_when_it_crash
     after = Child("after", journal)
     supervisor = Supervisor("root", [spec, after.spec()], health=health)
     async with trio.open_nursery() as nursery:
-        await nursery.start(supervisor.run)
+        await start_in(nursery, supervisor)
         await trio.sleep(60)
         assert runs == 2
         # Finished for good: no longer a component, not running, siblings untouched.
@@ -211,7 +211,7 @@ async def test_a_temporary_child_that_crashes_is_failed_but_not_restarted(
         on_restart=restarted.append,
     )
     async with trio.open_nursery() as nursery:
-        await nursery.start(supervisor.run)
+        await start_in(nursery, supervisor)
         await trio.sleep(60)
         assert probe.incarnations == 1
         assert restarted == []
@@ -246,7 +246,7 @@ async def test_an_exception_group_is_a_crash_described_by_its_leaves(
         "root", [ChildSpec(name="engine", start=fails_inside, max_restarts=1)], health=health
     )
     with pytest.raises(RestartBudgetExceeded) as caught:
-        await supervisor.run()
+        await run_to_end(supervisor)
     assert runs == 2
     assert isinstance(caught.value.__cause__, ExceptionGroup)
     record = health.get("engine")
@@ -261,7 +261,7 @@ async def test_statistics_count_restarts_and_show_who_is_running(
     a, b = Child("a", journal), Child("b", journal)
     supervisor = Supervisor("root", [a.spec(), b.spec()], health=HealthRegistry())
     async with trio.open_nursery() as nursery:
-        await nursery.start(supervisor.run)
+        await start_in(nursery, supervisor)
         b.crash()
         await journal.wait_for("b:exit")
         await trio.testing.wait_all_tasks_blocked()
@@ -283,7 +283,7 @@ async def test_crashes_are_logged_with_the_child_and_the_error(
     a = Child("a", journal)
     supervisor = Supervisor("root", [a.spec()], health=HealthRegistry())
     async with trio.open_nursery() as nursery:
-        await nursery.start(supervisor.run)
+        await start_in(nursery, supervisor)
         a.crash(OSError("disk {full}"))
         await journal.wait_for("a:ready", 2)
         nursery.cancel_scope.cancel()
@@ -311,6 +311,6 @@ async def test_a_child_without_health_reporting_stays_out_of_the_registry(
     async with trio.open_nursery() as nursery:
         nursery.start_soon(crash_again)
         with pytest.raises(RestartBudgetExceeded):
-            await supervisor.run()
+            await run_to_end(supervisor)
     assert supervisor.statistics().children["quiet"].restarts == 1
     assert health.snapshot().components == ()

@@ -9,7 +9,7 @@ import trio
 import trio.testing
 
 from revaer.runtime import ChildSpec, HealthRegistry, RestartBudgetExceeded, Supervisor
-from tests.runtime.children import Child, Journal
+from tests.runtime.children import Child, Journal, run_to_end
 
 if TYPE_CHECKING:
     from loguru import Record
@@ -73,7 +73,7 @@ async def test_an_escalation_stops_the_siblings_in_reverse(
     specs = [a.spec(), b.spec(max_restarts=0), c.spec()]
     supervisor = Supervisor("root", specs, health=HealthRegistry())
     with pytest.raises(RestartBudgetExceeded):
-        await supervisor.run()
+        await run_to_end(supervisor)
     assert journal.names(":exit") == ["b:exit", "c:exit", "a:exit"]
     assert trio.current_time() == 5.0
 
@@ -141,7 +141,7 @@ async def test_only_the_first_of_simultaneous_escalations_is_raised(
     ]
     supervisor = Supervisor("root", specs, health=HealthRegistry())
     with pytest.raises(RestartBudgetExceeded) as caught:
-        await supervisor.run()
+        await run_to_end(supervisor)
     other = {"x": "y", "y": "x"}[caught.value.child]
     assert any(
         r["message"].startswith("also failed while escalating")

@@ -14,7 +14,7 @@ from revaer.runtime import (
     RestartPolicy,
     Supervisor,
 )
-from tests.runtime.children import STEADY_BACKOFF, Child, Journal
+from tests.runtime.children import STEADY_BACKOFF, Child, Journal, run_to_end, start_in
 
 
 async def test_the_parent_restarts_a_nested_supervisor_that_escalated(
@@ -47,7 +47,7 @@ async def test_the_parent_restarts_a_nested_supervisor_that_escalated(
     async with trio.open_nursery() as nursery:
         nursery.start_soon(crash_x)
         with pytest.raises(RestartBudgetExceeded) as caught:
-            await root.run()
+            await run_to_end(root)
     assert inner_health == [
         (
             HealthState.OK,
@@ -80,7 +80,7 @@ async def test_a_fatal_error_escalates_through_every_level(
     async with trio.open_nursery() as nursery:
         nursery.start_soon(crash_x)
         with pytest.raises(FatalError, match="disk"):
-            await root.run()
+            await run_to_end(root)
     assert (x.incarnations, y.incarnations) == (1, 1)
 
 
@@ -93,7 +93,7 @@ async def test_a_temporary_nested_supervisor_is_not_restarted(
     inner = Supervisor("inner", [x.spec(max_restarts=0)], health=health)
     root = Supervisor("root", [inner.as_child(policy=RestartPolicy.TEMPORARY)], health=health)
     async with trio.open_nursery() as nursery:
-        await nursery.start(root.run)
+        await start_in(nursery, root)
         x.crash()
         await trio.sleep(60)
         assert health.snapshot().degraded == ("inner", "x")
