@@ -19,7 +19,9 @@ ALLOWED: dict[str, set[str]] = {
     "auth": {"errors"},
     "db": {"errors"},
     "config": {"errors", "types", "runtime", "telemetry", "auth", "db"},
-    "api": {"errors", "types", "runtime", "telemetry", "auth", "db", "config", "api"},
+    "events": {"errors", "types", "runtime", "telemetry", "db"},
+    "torrent": {"errors", "types", "runtime", "telemetry", "config", "events"},
+    "api": {"errors", "types", "runtime", "telemetry", "auth", "db", "config", "events", "torrent"},
     "cli": {"api.models", "cli"},
 }
 

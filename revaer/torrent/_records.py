@@ -1,0 +1,187 @@
+"""Plain frozen copies of what libtorrent reports, safe to keep and to send over channels.
+
+``_lt`` copies every alert it needs into one of these before the next ``pop_alerts``;
+nothing outside ``_lt`` ever sees a libtorrent object (handles travel as ``TorrentRef``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from revaer.events import FileInfo
+
+if TYPE_CHECKING:
+    # _lt imports this module; the reference is for the type checker only.
+    from revaer.torrent._lt import LtTorrent
+
+__all__ = [
+    "AlertRecord",
+    "FileError",
+    "ListenResult",
+    "MetadataReceived",
+    "ResumeData",
+    "ResumeDataFailed",
+    "StateUpdate",
+    "StatusRecord",
+    "StorageMoveFailed",
+    "StorageMoved",
+    "TorrentChecked",
+    "TorrentError",
+    "TorrentFinished",
+    "TorrentSourceInfo",
+    "TrackerError",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TorrentSourceInfo:
+    """What a .torrent or magnet says before it is added."""
+
+    info_hash: str
+    """The key Revaer uses: the v1 hash (40 hex) if there is one, else the v2 hash (64 hex)."""
+    info_hashes: tuple[str, ...]
+    name: str
+    has_metadata: bool
+    files: tuple[FileInfo, ...]
+    total_size: int
+    piece_length: int
+    trackers: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusRecord:
+    """One torrent's status, copied from a ``torrent_status``."""
+
+    ref: LtTorrent
+    lt_state: str
+    paused: bool
+    auto_managed: bool
+    has_metadata: bool
+    is_finished: bool
+    is_seeding: bool
+    moving_storage: bool
+    total_done: int
+    total_wanted: int
+    download_rate: int
+    upload_rate: int
+    num_peers: int
+    num_seeds: int
+    all_time_download: int
+    all_time_upload: int
+    error: str | None
+    save_path: str
+    sequential: bool
+    need_save_resume: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StateUpdate:
+    """``state_update_alert``: the torrents whose status changed since the last post."""
+
+    statuses: tuple[StatusRecord, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetadataReceived:
+    """A magnet's metadata arrived."""
+
+    ref: LtTorrent
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TorrentFinished:
+    """Every wanted piece is there."""
+
+    ref: LtTorrent
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TorrentChecked:
+    """A check (at add or a forced recheck) finished."""
+
+    ref: LtTorrent
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResumeData:
+    """Fast-resume data, already bencoded."""
+
+    ref: LtTorrent
+    blob: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResumeDataFailed:
+    """A requested resume-data save failed (or was not needed)."""
+
+    ref: LtTorrent
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TorrentError:
+    """The torrent stopped on an error."""
+
+    ref: LtTorrent
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileError:
+    """Reading or writing a file failed."""
+
+    ref: LtTorrent
+    file: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrackerError:
+    """A tracker announce failed."""
+
+    ref: LtTorrent
+    tracker: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StorageMoved:
+    """``move_storage`` finished."""
+
+    ref: LtTorrent
+    path: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StorageMoveFailed:
+    """``move_storage`` failed."""
+
+    ref: LtTorrent
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListenResult:
+    """A listen socket opened (``ok``) or failed."""
+
+    address: str
+    port: int
+    ok: bool
+    message: str
+
+
+AlertRecord = (
+    StateUpdate
+    | MetadataReceived
+    | TorrentFinished
+    | TorrentChecked
+    | ResumeData
+    | ResumeDataFailed
+    | TorrentError
+    | FileError
+    | TrackerError
+    | StorageMoved
+    | StorageMoveFailed
+    | ListenResult
+)

@@ -1,0 +1,530 @@
+"""The resume store: each torrent's fast-resume blob and our own metadata, as files.
+
+Layout under the store's directory (``resume_dir``)::
+
+    <torrent_id>.meta.json     TorrentMeta as JSON (selection, priorities, caps, tags, ...)
+    <torrent_id>.fastresume    libtorrent's resume data, opaque bytes
+    *.corrupt                  damaged files moved aside by load_all (never deleted)
+
+Every write goes to a unique temporary file that is fsynced and then renamed over the final
+name, followed by an fsync of the directory: a crash leaves either the old or the new content
+(plus perhaps a ``.tmp`` file, which :meth:`ResumeStore.load_all` removes). The store decides
+nothing about *when* to save, and never sees libtorrent: the session actor hands it bytes.
+
+Write failures are not raised; they degrade the store's health component and the next
+successful write clears it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import trio
+from loguru import logger
+
+from revaer.runtime import HealthRegistry
+
+__all__ = ["ResumeStore", "ResumeStoreStatistics", "StoredTorrent", "TorrentMeta"]
+
+FORMAT = 1
+"""Version of the ``.meta.json`` document; bumped on an incompatible change."""
+
+_META_SUFFIX = ".meta.json"
+_RESUME_SUFFIX = ".fastresume"
+_CORRUPT_SUFFIX = ".corrupt"
+# Only temporary files this module could have written are removed, nothing else in the directory.
+_TEMP_NAME = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    r"\.(?:meta\.json|fastresume)\.[0-9a-f]{32}\.tmp"
+)
+_INFO_HASH = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_MAX_PRIORITY = 7
+
+Source = Literal["magnet", "torrent"]
+
+
+def _check_torrent_id(torrent_id: str) -> None:
+    # Only the canonical form (lowercase, hyphenated) is accepted: it is what ends up in file
+    # names, so nothing else (no "..", no separators) can ever reach the file system.
+    try:
+        canonical = str(uuid.UUID(torrent_id))
+    except ValueError:
+        canonical = None
+    if canonical != torrent_id:
+        raise ValueError(f"torrent_id: {torrent_id!r} is not a canonical UUID string")
+
+
+def _parse_added_at(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"added_at: {value!r} is not an ISO 8601 timestamp") from None
+    if moment.utcoffset() is None:
+        # load_all sorts by it, and naive and aware datetimes cannot be compared.
+        raise ValueError(f"added_at: {value!r} has no UTC offset")
+    return moment
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TorrentMeta:
+    """What we need to re-add a torrent as the user left it; stored as ``<id>.meta.json``.
+
+    Values are checked on construction; a ``ValueError`` names the offending field.
+    """
+
+    torrent_id: str
+    """Canonical UUID string (lowercase, hyphenated)."""
+    info_hash: str
+    """Lowercase hex: 40 characters (v1) or 64 (v2)."""
+    name: str
+    source: Source
+    magnet: str | None
+    """The magnet URI when ``source == "magnet"``: re-adds it before metadata is known."""
+    download_dir: str
+    sequential: bool
+    paused: bool
+    tags: tuple[str, ...]
+    trackers: tuple[str, ...]
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
+    skip_fluff: bool
+    priorities: tuple[int, ...] | None
+    """Per-file priority 0-7, once the file list is known."""
+    max_download_bps: int | None
+    max_upload_bps: int | None
+    added_at: str
+    """ISO 8601 with a UTC offset."""
+    completed: bool = False
+    """Whether ``completed`` was announced, so a restart does not announce it again."""
+
+    def __post_init__(self) -> None:
+        _check_torrent_id(self.torrent_id)
+        if not _INFO_HASH.fullmatch(self.info_hash):
+            raise ValueError(f"info_hash: {self.info_hash!r} is not 40 or 64 lowercase hex digits")
+        if self.source not in ("magnet", "torrent"):
+            raise ValueError(f"source: {self.source!r} is not 'magnet' or 'torrent'")
+        if self.source == "magnet" and self.magnet is None:
+            raise ValueError("magnet: required when source is 'magnet'")
+        if self.priorities is not None and any(
+            not 0 <= p <= _MAX_PRIORITY for p in self.priorities
+        ):
+            raise ValueError(f"priorities: each must be within 0..{_MAX_PRIORITY}")
+        for name in ("max_download_bps", "max_upload_bps"):
+            cap = getattr(self, name)
+            if cap is not None and cap < 0:
+                raise ValueError(f"{name}: must be >= 0 or null")
+        _parse_added_at(self.added_at)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON document, with ``"format"`` set to the current version."""
+        return {
+            "format": FORMAT,
+            "torrent_id": self.torrent_id,
+            "info_hash": self.info_hash,
+            "name": self.name,
+            "source": self.source,
+            "magnet": self.magnet,
+            "download_dir": self.download_dir,
+            "sequential": self.sequential,
+            "paused": self.paused,
+            "tags": list(self.tags),
+            "trackers": list(self.trackers),
+            "include": list(self.include),
+            "exclude": list(self.exclude),
+            "skip_fluff": self.skip_fluff,
+            "priorities": None if self.priorities is None else list(self.priorities),
+            "max_download_bps": self.max_download_bps,
+            "max_upload_bps": self.max_upload_bps,
+            "added_at": self.added_at,
+            "completed": self.completed,
+        }
+
+    @classmethod
+    def from_json(cls, doc: object) -> TorrentMeta:
+        """Parse a document written by :meth:`to_json`.
+
+        Missing or ill-typed fields and an unsupported ``format`` raise ``ValueError`` naming
+        the field; unknown keys are ignored so that a newer writer's files still load.
+        """
+        if not isinstance(doc, Mapping):
+            # Damaged data like any ill-typed field, so the same ValueError callers catch.
+            raise ValueError(  # noqa: TRY004
+                f"document: expected a JSON object, got {type(doc).__name__}"
+            )
+        version = _get(doc, "format", _is_int, "an integer")
+        if version != FORMAT:
+            raise ValueError(f"format: unsupported version {version} (expected {FORMAT})")
+        return cls(
+            torrent_id=_get(doc, "torrent_id", _is_str, "a string"),
+            info_hash=_get(doc, "info_hash", _is_str, "a string"),
+            name=_get(doc, "name", _is_str, "a string"),
+            source=_source(_get(doc, "source", _is_str, "a string")),
+            magnet=_get_optional(doc, "magnet", _is_str, "a string"),
+            download_dir=_get(doc, "download_dir", _is_str, "a string"),
+            sequential=_get(doc, "sequential", _is_bool, "a boolean"),
+            paused=_get(doc, "paused", _is_bool, "a boolean"),
+            tags=_get_array(doc, "tags", _is_str, "strings"),
+            trackers=_get_array(doc, "trackers", _is_str, "strings"),
+            include=_get_array(doc, "include", _is_str, "strings"),
+            exclude=_get_array(doc, "exclude", _is_str, "strings"),
+            skip_fluff=_get(doc, "skip_fluff", _is_bool, "a boolean"),
+            priorities=(
+                None
+                if "priorities" in doc and doc["priorities"] is None
+                else _get_array(doc, "priorities", _is_int, "integers")
+            ),
+            max_download_bps=_get_optional(doc, "max_download_bps", _is_int, "an integer"),
+            max_upload_bps=_get_optional(doc, "max_upload_bps", _is_int, "an integer"),
+            added_at=_get(doc, "added_at", _is_str, "a string"),
+            # Absent in files written before the flag existed.
+            completed=_get(doc, "completed", _is_bool, "a boolean")
+            if "completed" in doc
+            else False,
+        )
+
+
+def _is_str(value: object) -> bool:
+    return isinstance(value, str)
+
+
+def _is_bool(value: object) -> bool:
+    return isinstance(value, bool)
+
+
+def _is_int(value: object) -> bool:
+    # bool is an int subclass; JSON true must not pass for 1.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_array(value: object) -> bool:
+    return isinstance(value, list | tuple)
+
+
+def _get(doc: Mapping[Any, Any], name: str, check: Callable[[object], bool], kind: str) -> Any:
+    if name not in doc:
+        raise ValueError(f"{name}: missing")
+    value = doc[name]
+    if not check(value):
+        raise ValueError(f"{name}: expected {kind}, got {type(value).__name__}")
+    return value
+
+
+def _get_optional(
+    doc: Mapping[Any, Any], name: str, check: Callable[[object], bool], kind: str
+) -> Any:
+    # Optional fields are still required keys: a writer that forgot one is a bug worth seeing.
+    if name in doc and doc[name] is None:
+        return None
+    return _get(doc, name, check, f"{kind} or null")
+
+
+def _get_array(
+    doc: Mapping[Any, Any], name: str, check: Callable[[object], bool], kind: str
+) -> tuple[Any, ...]:
+    items: Sequence[object] = _get(doc, name, _is_array, f"an array of {kind}")
+    for index, item in enumerate(items):
+        if not check(item):
+            raise ValueError(f"{name}[{index}]: expected one of {kind}, got {type(item).__name__}")
+    return tuple(items)
+
+
+def _source(value: str) -> Source:
+    if value == "magnet":
+        return "magnet"
+    if value == "torrent":
+        return "torrent"
+    raise ValueError(f"source: {value!r} is not 'magnet' or 'torrent'")
+
+
+def _encode(meta: TorrentMeta) -> bytes:
+    # ensure_ascii (the default) escapes lone surrogates, which names decoded from foreign
+    # file systems may carry, instead of failing to encode them as UTF-8.
+    return (json.dumps(meta.to_json(), indent=2, sort_keys=True) + "\n").encode("ascii")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredTorrent:
+    """One torrent as found on disk by :meth:`ResumeStore.load_all`."""
+
+    meta: TorrentMeta
+    resume: bytes | None
+    """The ``.fastresume`` blob, or None when none was saved (libtorrent then rechecks)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResumeStoreStatistics:
+    """What :meth:`ResumeStore.statistics` returns."""
+
+    saves: int
+    """Successful writes (metadata and resume blobs)."""
+    failures: int
+    """Writes, removals and directory reads that failed."""
+    last_error: str | None
+    """The latest failure, kept after recovery."""
+    quarantined: int
+    """Damaged files :meth:`ResumeStore.load_all` moved aside."""
+
+
+@dataclass(slots=True)
+class _Scan:
+    """What one pass over the directory found; built in a worker thread, reported on trio's."""
+
+    torrents: list[StoredTorrent] = field(default_factory=list)
+    quarantined: list[tuple[Path, str]] = field(default_factory=list)
+    """(new path, why) of each damaged file moved aside."""
+    problems: list[str] = field(default_factory=list)
+
+
+class ResumeStore:
+    """Fast-resume blobs and :class:`TorrentMeta` files under one directory.
+
+    All file I/O runs in worker threads, one at a time (in call order), so two writes to the
+    same file can never interleave and ``load_all`` never sees a write half done. A write
+    already in a thread completes even if the caller is cancelled, so shutdown saves are not
+    torn.
+    """
+
+    def __init__(
+        self, directory: Path, *, health: HealthRegistry, component: str = "resume_store"
+    ) -> None:
+        self._directory = directory
+        self._health = health
+        self._component = component
+        self._limiter = trio.CapacityLimiter(1)
+        self._log = logger.bind(actor=component)
+        self._saves = 0
+        self._failures = 0
+        self._last_error: str | None = None
+        self._quarantined = 0
+        self._failing = False
+
+    def statistics(self) -> ResumeStoreStatistics:
+        """Counters since this store was created."""
+        return ResumeStoreStatistics(
+            saves=self._saves,
+            failures=self._failures,
+            last_error=self._last_error,
+            quarantined=self._quarantined,
+        )
+
+    async def save_meta(self, meta: TorrentMeta) -> bool:
+        """Write ``<id>.meta.json`` atomically; False (and health degraded) when it failed."""
+        return await self._save(self._path(meta.torrent_id, _META_SUFFIX), _encode(meta))
+
+    async def save_resume(self, torrent_id: str, blob: bytes) -> bool:
+        """Write ``<id>.fastresume`` atomically; False (and health degraded) when it failed.
+
+        Raises ``ValueError`` when ``torrent_id`` is not a canonical UUID string.
+        """
+        return await self._save(self._path(torrent_id, _RESUME_SUFFIX), blob)
+
+    async def remove(self, torrent_id: str) -> None:
+        """Delete both files of a torrent; files that do not exist are fine.
+
+        A failure degrades health (the torrent would come back at the next start) but is not
+        raised. Raises ``ValueError`` when ``torrent_id`` is not a canonical UUID string.
+        """
+        # Metadata first: if we crash in between, an orphan blob is ignored at load, whereas
+        # a metadata file left alone would bring the removed torrent back.
+        paths = (self._path(torrent_id, _META_SUFFIX), self._path(torrent_id, _RESUME_SUFFIX))
+        try:
+            await trio.to_thread.run_sync(_remove_files, paths, limiter=self._limiter)
+        except OSError as exc:
+            self._failed(f"cannot remove {_error_path(exc, paths[0])}: {_strerror(exc)}")
+
+    async def load_all(self) -> list[StoredTorrent]:
+        """Every stored torrent, oldest ``added_at`` first; empty when the directory is missing.
+
+        A metadata file that cannot be read or parsed, or a blob that cannot be read, is moved
+        aside to ``<name>.corrupt`` (never deleted), logged and reported as degraded health;
+        the torrent is skipped (or loaded without its blob). Leftover ``.tmp`` files of an
+        interrupted write are removed. A directory that exists but cannot be listed degrades
+        health and raises the ``OSError``: starting with no torrents would hide them all.
+        """
+        try:
+            scan = await trio.to_thread.run_sync(self._scan, limiter=self._limiter)
+        except OSError as exc:
+            reason = f"cannot read {self._directory}: {_strerror(exc)}"
+            self._failed(reason)
+            raise
+        for path, why in scan.quarantined:
+            self._log.warning("moved damaged file aside to {path}: {why}", path=path, why=why)
+        for problem in scan.problems:
+            self._log.warning("{problem}", problem=problem)
+        self._quarantined += len(scan.quarantined)
+        if scan.quarantined or scan.problems:
+            reasons = [f"moved aside damaged {path}" for path, _ in scan.quarantined]
+            self._health.degraded(self._component, "; ".join(reasons + scan.problems))
+        else:
+            self._health.ok(self._component)
+        self._log.info("loaded {count} torrent(s)", count=len(scan.torrents))
+        return scan.torrents
+
+    def _path(self, torrent_id: str, suffix: str) -> Path:
+        _check_torrent_id(torrent_id)
+        return self._directory / f"{torrent_id}{suffix}"
+
+    async def _save(self, path: Path, data: bytes) -> bool:
+        try:
+            await trio.to_thread.run_sync(_write_atomically, path, data, limiter=self._limiter)
+        except OSError as exc:
+            self._failed(f"cannot write {path}: {_strerror(exc)}")
+            return False
+        self._saves += 1
+        if self._failing:
+            self._failing = False
+            self._log.info("writing again")
+        self._health.ok(self._component)
+        return True
+
+    def _failed(self, reason: str) -> None:
+        self._failures += 1
+        self._last_error = reason
+        self._health.degraded(self._component, reason)
+        # Periodic saves of many torrents would repeat the same error every few seconds:
+        # warn once per outage, the rest at debug level.
+        if self._failing:
+            self._log.debug("{reason}", reason=reason)
+        else:
+            self._log.warning("{reason}", reason=reason)
+        self._failing = True
+
+    def _scan(self) -> _Scan:
+        """Runs in a worker thread: read everything, clean up, quarantine the damaged."""
+        scan = _Scan()
+        try:
+            names = sorted(entry.name for entry in os.scandir(self._directory))
+        except FileNotFoundError:
+            return scan
+        changed = False
+        for name in names:
+            path = self._directory / name
+            if _TEMP_NAME.fullmatch(name):
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError as exc:
+                    scan.problems.append(f"cannot remove {path}: {_strerror(exc)}")
+                changed = True
+            elif name.endswith(_META_SUFFIX):
+                changed |= self._load_one(path, name.removesuffix(_META_SUFFIX), scan)
+        if changed:
+            try:
+                _fsync_directory(self._directory)
+            except OSError as exc:
+                scan.problems.append(f"cannot sync {self._directory}: {_strerror(exc)}")
+        scan.torrents.sort(
+            key=lambda t: (_parse_added_at(t.meta.added_at), t.meta.torrent_id),
+        )
+        return scan
+
+    def _load_one(self, path: Path, stem: str, scan: _Scan) -> bool:
+        """Load one torrent into ``scan``; True when a file was moved aside."""
+        try:
+            _check_torrent_id(stem)
+        except ValueError:
+            return False  # not a name this store writes; leave it alone
+        try:
+            meta = _read_meta(path, stem)
+        except (OSError, ValueError) as exc:
+            # JSONDecodeError and UnicodeDecodeError are ValueErrors too.
+            _quarantine(path, _describe(exc), scan)
+            return True
+        resume_path = self._directory / f"{stem}{_RESUME_SUFFIX}"
+        try:
+            resume: bytes | None = resume_path.read_bytes()
+        except FileNotFoundError:
+            resume = None
+        except OSError as exc:
+            _quarantine(resume_path, _describe(exc), scan)
+            scan.torrents.append(StoredTorrent(meta=meta, resume=None))
+            return True
+        scan.torrents.append(StoredTorrent(meta=meta, resume=resume))
+        return False
+
+
+def _read_meta(path: Path, stem: str) -> TorrentMeta:
+    meta = TorrentMeta.from_json(json.loads(path.read_bytes()))
+    if meta.torrent_id != stem:
+        # A copied or renamed file: loading it would give two files one torrent id.
+        raise ValueError(f"torrent_id: {meta.torrent_id!r} does not match the file name")
+    return meta
+
+
+def _quarantine(path: Path, why: str, scan: _Scan) -> None:
+    target = path.with_name(path.name + _CORRUPT_SUFFIX)
+    number = 1
+    # Never replace an earlier .corrupt file: that would delete the evidence it holds.
+    while target.exists():
+        number += 1
+        target = path.with_name(f"{path.name}.{number}{_CORRUPT_SUFFIX}")
+    try:
+        os.rename(path, target)
+    except OSError as exc:
+        scan.problems.append(f"cannot move damaged {path} aside ({why}): {_strerror(exc)}")
+        return
+    scan.quarantined.append((target, why))
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Runs in a worker thread: temp file, fsync, rename over ``path``, fsync the directory."""
+    directory = path.parent
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temp = directory / f"{path.name}.{uuid.uuid4().hex}.tmp"
+    # 0o600 because tracker URLs in the metadata and the blob often carry private passkeys.
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink(missing_ok=True)
+        raise
+    # Without this the rename itself may be lost on power failure.
+    _fsync_directory(directory)
+
+
+def _remove_files(paths: Sequence[Path]) -> None:
+    """Runs in a worker thread: unlink each existing path, then fsync the directory."""
+    removed = False
+    for path in paths:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        removed = True
+    if removed:
+        _fsync_directory(paths[0].parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _strerror(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def _error_path(exc: OSError, default: Path) -> str:
+    return str(exc.filename) if exc.filename is not None else str(default)
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, OSError):
+        return _strerror(exc)
+    return f"{type(exc).__name__}: {exc}"
