@@ -17,8 +17,15 @@ from revaer.api.server import ApiDeps, ApiKeyVerifier, Endpoint, create_app, ser
 from revaer.auth import SecretBox
 from revaer.config import ConfigService, ConfigSnapshot, ConfigWatcher, SetupService
 from revaer.db import Database, DatabaseUnavailable, EmbeddedPostgres, migrate
+from revaer.events import (
+    EventBus,
+    TorrentCatalog,
+    publish_health_changes,
+    publish_settings_changes,
+)
 from revaer.runtime import ChildSpec, HealthRegistry, Supervisor, Watched
 from revaer.telemetry import Metrics
+from revaer.torrent import Engine, EngineTuning
 from supervisors._settings import DaemonSettings
 
 __all__ = ["Daemon", "open_database", "run_daemon"]
@@ -59,6 +66,9 @@ class Daemon:
     health: HealthRegistry
     metrics: Metrics
     app: QuartTrio
+    bus: EventBus
+    catalog: TorrentCatalog
+    engine: Engine
     urls: list[str]
 
 
@@ -81,13 +91,30 @@ def build_tree(
     settings: DaemonSettings,
     config: ConfigService,
     snapshot: ConfigSnapshot,
+    catalog: TorrentCatalog,
     on_ready: Callable[[Daemon], None],
+    tuning: EngineTuning | None = None,
 ) -> tuple[Supervisor, Daemon]:
     """Wire every actor; ``on_ready`` sees the daemon once HTTP is bound."""
     db = config.db
     health = HealthRegistry()
     metrics = Metrics()
     snapshots = Watched(snapshot)
+    bus = EventBus(metrics=metrics)
+
+    def restarted(name: str) -> None:
+        metrics.actor_restarts_total.labels(actor=name).inc()
+
+    engine = Engine(
+        snapshots=snapshots,
+        bus=bus,
+        health=health,
+        on_restart=restarted,
+        on_guardrail=lambda kind: metrics.guardrail_violations_total.labels(kind=kind).inc(),
+        tuning=tuning,
+        metrics=metrics,
+        catalog=catalog,
+    )
     metrics.config_revision.set(int(snapshot.revision))
     watcher = ConfigWatcher(config, snapshots, health=health, metrics=metrics)
     deps = ApiDeps(
@@ -110,6 +137,9 @@ def build_tree(
         health=health,
         metrics=metrics,
         app=app,
+        bus=bus,
+        catalog=catalog,
+        engine=engine,
         urls=[],
     )
 
@@ -121,6 +151,11 @@ def build_tree(
     children = [
         ChildSpec(name="database", start=partial(_database_monitor, db, health)),
         ChildSpec(name="config_watcher", start=watcher.run),
+        ChildSpec(name="catalog", start=partial(catalog.run, bus, db)),
+        ChildSpec(name="settings_events", start=partial(publish_settings_changes, snapshots, bus)),
+        ChildSpec(name="health_events", start=partial(publish_health_changes, health, bus)),
+        # Ready at once; the engine itself starts when setup is complete.
+        ChildSpec(name="engine", start=engine.run_when_active, shutdown_timeout=30),
         ChildSpec(
             name="http",
             start=partial(serve_http, app, snapshots, endpoint, health=health, on_bound=bound),
@@ -130,7 +165,7 @@ def build_tree(
         "revaer",
         children,
         health=health,
-        on_restart=lambda name: metrics.actor_restarts_total.labels(actor=name).inc(),
+        on_restart=restarted,
     )
     return tree, daemon
 
@@ -139,10 +174,12 @@ async def run_daemon(
     settings: DaemonSettings,
     *,
     on_ready: Callable[[Daemon], None] = lambda _daemon: None,
+    tuning: EngineTuning | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run until cancelled. The caller holds the data-dir lock and the asyncio loop."""
     async with open_database(settings) as db:
         config = ConfigService(db, SecretBox.from_key_file(settings.secrets_key_file))
-        tree, _daemon = build_tree(settings, config, await config.load(), on_ready)
+        catalog = await TorrentCatalog.load(db)  # outside the actor: survives its restarts
+        tree, _daemon = build_tree(settings, config, await config.load(), catalog, on_ready, tuning)
         await tree.run(task_status=task_status)

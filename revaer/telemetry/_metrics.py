@@ -40,6 +40,27 @@ class Metrics:
         self.config_revision = Gauge(
             "config_revision", "Configuration revision currently in effect", registry=r
         )
+        self.events_emitted_total = Counter(
+            "events_emitted_total", "Events published on the bus", ["type"], registry=r
+        )
+        self.sse_subscribers = Gauge("sse_subscribers", "Event bus subscribers", registry=r)
+        self.event_queue_depth = Gauge(
+            "event_queue_depth", "Deepest subscriber queue at the last publish", registry=r
+        )
+        self.active_torrents = Gauge(
+            "active_torrents",
+            "Torrents checking, fetching metadata, downloading or seeding",
+            registry=r,
+        )
+        self.engine_bytes_in = Counter(
+            "engine_bytes_in", "Payload bytes downloaded by the engine", registry=r
+        )
+        self.engine_bytes_out = Counter(
+            "engine_bytes_out", "Payload bytes uploaded by the engine", registry=r
+        )
+        self.guardrail_violations_total = Counter(
+            "guardrail_violations_total", "Guard-rail violations by kind", ["kind"], registry=r
+        )
         self.actor_restarts_total = Counter(
             "actor_restarts_total", "Supervised actor restarts", ["actor"], registry=r
         )

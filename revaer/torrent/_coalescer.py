@@ -11,11 +11,12 @@ import trio
 from loguru import logger
 
 from revaer.events import EventBus, Progress, StateChanged, TorrentState
+from revaer.telemetry import Metrics
 from revaer.torrent._lt import LtTorrent
 from revaer.torrent._records import StateUpdate, StatusRecord
-from revaer.torrent._state import EngineState
+from revaer.torrent._state import EngineState, TorrentEntry
 
-__all__ = ["ProgressCoalescer", "derive_state"]
+__all__ = ["ProgressCoalescer", "derive_state", "publish_state", "state_of"]
 
 _log = logger.bind(actor="progress_coalescer")
 
@@ -29,6 +30,21 @@ _LT_STATES = {
 }
 
 
+_ACTIVE = frozenset(
+    {
+        TorrentState.CHECKING,
+        TorrentState.FETCHING_METADATA,
+        TorrentState.DOWNLOADING,
+        TorrentState.SEEDING,
+    }
+)
+
+
+def state_of(lt_state: str) -> TorrentState:
+    """The user-facing state for one of libtorrent's states (when not paused)."""
+    return _LT_STATES.get(lt_state, TorrentState.DOWNLOADING)
+
+
 def derive_state(status: StatusRecord) -> TorrentState:
     """The user-facing state of a libtorrent status."""
     if status.error:
@@ -37,7 +53,7 @@ def derive_state(status: StatusRecord) -> TorrentState:
         return TorrentState.MOVING
     if status.paused:
         return TorrentState.QUEUED if status.auto_managed else TorrentState.PAUSED
-    return _LT_STATES.get(status.lt_state, TorrentState.DOWNLOADING)
+    return state_of(status.lt_state)
 
 
 def _progress(torrent_id: str, st: StatusRecord) -> Progress:
@@ -57,6 +73,15 @@ def _progress(torrent_id: str, st: StatusRecord) -> Progress:
     )
 
 
+def publish_state(bus: EventBus, entry: TorrentEntry, state: TorrentState) -> None:
+    """Publish ``state_changed`` when ``state`` differs from the last one published."""
+    if state != entry.state:
+        bus.publish(
+            StateChanged(torrent_id=entry.meta.torrent_id, state=state, previous=entry.state)
+        )
+        entry.state = state
+
+
 class ProgressCoalescer:
     """Turns status updates into ``progress`` and ``state_changed`` events."""
 
@@ -67,7 +92,10 @@ class ProgressCoalescer:
         bus: EventBus,
         updates: trio.MemoryReceiveChannel[StateUpdate],
         interval: float = 0.1,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
+        self._transferred: dict[str, tuple[int, int]] = {}
         self._state = state
         self._bus = bus
         self._updates = updates
@@ -101,14 +129,25 @@ class ProgressCoalescer:
             entry = self._state.entries.get(torrent_id) if torrent_id else None
             if entry is None or torrent_id is None:
                 continue
-            new_state = derive_state(status)
-            if new_state != entry.state:
-                self._bus.publish(
-                    StateChanged(torrent_id=torrent_id, state=new_state, previous=entry.state)
-                )
-                entry.state = new_state
+            publish_state(self._bus, entry, derive_state(status))
             if now - self._last_emit.get(torrent_id, -1.0) < self._interval:
                 self._latest.setdefault(ref, status)  # too soon: keep it for the next tick
                 continue
             self._last_emit[torrent_id] = now
             self._bus.publish(_progress(torrent_id, status))
+            self._count_bytes(torrent_id, status)
+        if self._metrics is not None:
+            self._metrics.active_torrents.set(
+                sum(1 for e in self._state.entries.values() if e.state in _ACTIVE)
+            )
+
+    def _count_bytes(self, torrent_id: str, status: StatusRecord) -> None:
+        if self._metrics is None:
+            return
+        before_in, before_out = self._transferred.get(torrent_id, (0, 0))
+        now_in, now_out = status.all_time_download, status.all_time_upload
+        # A restored torrent starts from its stored totals: count only what moved since.
+        if torrent_id in self._transferred:
+            self._metrics.engine_bytes_in.inc(max(now_in - before_in, 0))
+            self._metrics.engine_bytes_out.inc(max(now_out - before_out, 0))
+        self._transferred[torrent_id] = (now_in, now_out)

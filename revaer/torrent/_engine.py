@@ -11,8 +11,9 @@ import trio
 from loguru import logger
 
 from revaer.config import ConfigSnapshot
-from revaer.events import EventBus
+from revaer.events import EventBus, TorrentCatalog
 from revaer.runtime import Backoff, ChildSpec, HealthRegistry, Supervisor, Watched
+from revaer.telemetry import Metrics
 from revaer.torrent._coalescer import ProgressCoalescer
 from revaer.torrent._handle import CommandEnvelope, EngineHandle
 from revaer.torrent._pump import AlertPump
@@ -50,9 +51,12 @@ class Engine:
         on_restart: Callable[[str], None] = lambda _name: None,
         on_guardrail: Callable[[str], None] = lambda _kind: None,
         tuning: EngineTuning | None = None,
+        metrics: Metrics | None = None,
+        catalog: TorrentCatalog | None = None,
     ) -> None:
         self.tuning = tuning or EngineTuning()
-        self.state = EngineState()
+        self.state = EngineState(catalog=catalog)
+        self._metrics = metrics
         self._snapshots = snapshots
         self._bus = bus
         self._health = health
@@ -89,6 +93,7 @@ class Engine:
             bus=self._bus,
             updates=self._updates,
             interval=self.tuning.coalesce_interval,
+            metrics=self._metrics,
         )
         writer = ResumeWriter(
             state=self.state, store=store, blobs=self._resume, interval=self.tuning.resume_interval

@@ -18,6 +18,7 @@ from revaer.torrent._records import (
     AlertRecord,
     FileError,
     ListenResult,
+    LtStateChanged,
     MetadataReceived,
     ResumeData,
     ResumeDataFailed,
@@ -28,6 +29,7 @@ from revaer.torrent._records import (
     TorrentChecked,
     TorrentError,
     TorrentFinished,
+    TorrentPaused,
     TorrentSourceInfo,
     TrackerError,
 )
@@ -379,6 +381,10 @@ def _convert(a: lt.alert) -> AlertRecord | None:
 
 
 def _convert_torrent_alert(a: lt.torrent_alert, ref: LtTorrent) -> AlertRecord | None:  # noqa: PLR0911 -- one branch per alert type
+    if isinstance(a, lt.state_changed_alert):
+        return LtStateChanged(ref=ref, lt_state=_STATES.get(a.state, "downloading"))
+    if isinstance(a, lt.torrent_paused_alert):
+        return TorrentPaused(ref=ref)
     if isinstance(a, lt.metadata_received_alert):
         return MetadataReceived(ref=ref)
     if isinstance(a, lt.torrent_finished_alert):

@@ -15,12 +15,14 @@ from typing import assert_never
 import trio
 from loguru import logger
 
-from revaer.events import Completed, EventBus, FilesDiscovered, TorrentFailed
+from revaer.events import Completed, EventBus, FilesDiscovered, TorrentFailed, TorrentState
+from revaer.torrent._coalescer import publish_state, state_of
 from revaer.torrent._lt import LtTorrent
 from revaer.torrent._records import (
     AlertRecord,
     FileError,
     ListenResult,
+    LtStateChanged,
     MetadataReceived,
     ResumeData,
     ResumeDataFailed,
@@ -30,6 +32,7 @@ from revaer.torrent._records import (
     TorrentChecked,
     TorrentError,
     TorrentFinished,
+    TorrentPaused,
     TrackerError,
 )
 from revaer.torrent._resume import ResumeStore
@@ -94,6 +97,16 @@ class AlertPump:
                     self._updates.send_nowait(record)
             case ResumeData():
                 await self._resume.send(record)
+            case LtStateChanged():
+                # Immediate, so short states (a recheck of small data) are not lost between
+                # coalescer ticks; the coalescer publishes only what differs from this.
+                entry = await self._entry(record.ref)
+                if entry is not None and entry.state is not TorrentState.PAUSED:
+                    publish_state(self._bus, entry, state_of(record.lt_state))
+            case TorrentPaused():
+                entry = await self._entry(record.ref)
+                if entry is not None:
+                    publish_state(self._bus, entry, TorrentState.PAUSED)
             case MetadataReceived():
                 await self._metadata(record.ref)
             case TorrentFinished():
@@ -111,6 +124,7 @@ class AlertPump:
                 if entry is not None and entry.meta.download_dir != record.path:
                     entry.meta = replace(entry.meta, download_dir=record.path)
                     await self._store.save_meta(entry.meta)
+                    self._state.sync_catalog(entry)
             case ResumeDataFailed():
                 _log.debug("resume data not saved: {}", record.message)
             case TorrentChecked():
@@ -169,6 +183,8 @@ class AlertPump:
         if entry is None:
             return
         await trio.to_thread.run_sync(ref.save_resume_data)
+        if self._state.session is not None:
+            self._state.session.post_torrent_updates()  # so the final 100 % progress follows
         if entry.completed:
             return  # announced before (e.g. restored seed, or a recheck of complete data)
         entry.completed = True

@@ -19,6 +19,7 @@ __all__ = [
     "AlertRecord",
     "FileError",
     "ListenResult",
+    "LtStateChanged",
     "MetadataReceived",
     "ResumeData",
     "ResumeDataFailed",
@@ -29,6 +30,7 @@ __all__ = [
     "TorrentChecked",
     "TorrentError",
     "TorrentFinished",
+    "TorrentPaused",
     "TorrentSourceInfo",
     "TrackerError",
 ]
@@ -85,6 +87,21 @@ class StateUpdate:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MetadataReceived:
     """A magnet's metadata arrived."""
+
+    ref: LtTorrent
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LtStateChanged:
+    """libtorrent's own state changed (checking, downloading, seeding…)."""
+
+    ref: LtTorrent
+    lt_state: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TorrentPaused:
+    """The torrent was paused."""
 
     ref: LtTorrent
 
@@ -173,6 +190,8 @@ class ListenResult:
 
 AlertRecord = (
     StateUpdate
+    | LtStateChanged
+    | TorrentPaused
     | MetadataReceived
     | TorrentFinished
     | TorrentChecked

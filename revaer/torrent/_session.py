@@ -291,6 +291,7 @@ class SessionActor:
         if meta_changes:
             entry.meta = replace(entry.meta, **meta_changes)
             await self._store.save_meta(entry.meta)
+            self._state.sync_catalog(entry)
         await self._lt(entry.ref.save_resume_data)
 
     async def _add(self, command: AddTorrent) -> AddedTorrent:
@@ -388,6 +389,7 @@ class SessionActor:
             )
             entry = TorrentEntry(meta=meta, ref=ref, files_known=source.info.has_metadata)
             self._state.register(entry, source.info.info_hashes)
+            self._state.sync_catalog(entry, registering=True)
         finally:
             self._state.adding -= 1
             self._state.signal_added()

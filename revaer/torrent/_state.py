@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import trio
 
-from revaer.events import TorrentState
+from revaer.events import TorrentCatalog, TorrentState
 from revaer.torrent._lt import LtSession, LtTorrent
 from revaer.torrent._resume import TorrentMeta
 
@@ -29,6 +29,8 @@ class EngineState:
     """Shared by the engine's actors; owned by the engine, not by any actor."""
 
     session: LtSession | None = None
+    catalog: TorrentCatalog | None = None
+    """Kept current with what no event carries (tags, save path, sequential)."""
     alert_fd: int | None = None
     """Read end of the pipe libtorrent writes to when alerts are waiting."""
     running: bool = False
@@ -56,6 +58,30 @@ class EngineState:
                 if tid == torrent_id:
                     del self.by_hash[h]
         return entry
+
+    def sync_catalog(self, entry: TorrentEntry, *, registering: bool = False) -> None:
+        """Tell the catalog the metadata of ``entry``."""
+        if self.catalog is None:
+            return
+        meta = entry.meta
+        if registering:
+            self.catalog.register(
+                meta.torrent_id,
+                info_hash=meta.info_hash,
+                name=meta.name,
+                save_path=meta.download_dir,
+                tags=meta.tags,
+                trackers=meta.trackers,
+                sequential=meta.sequential,
+            )
+        elif self.catalog.get(meta.torrent_id) is not None:
+            self.catalog.update_meta(
+                meta.torrent_id,
+                save_path=meta.download_dir,
+                tags=meta.tags,
+                trackers=meta.trackers,
+                sequential=meta.sequential,
+            )
 
     def signal_added(self) -> None:
         """Wake tasks waiting for an add to settle."""

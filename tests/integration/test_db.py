@@ -21,10 +21,12 @@ async def test_migrations_are_recorded_and_idempotent(db: Database) -> None:
 async def test_two_concurrent_migrators_apply_each_migration_once(
     db: Database, tmp_path: Path
 ) -> None:
-    (tmp_path / "0001_control_plane.sql").write_text(
-        (MIGRATIONS / "0001_control_plane.sql").read_text()
-    )
-    (tmp_path / "0002_extra.sql").write_text("CREATE TABLE extra_once (id int PRIMARY KEY);")
+    existing = load_migrations(MIGRATIONS)
+    for migration in existing:
+        name = f"{migration.version:04d}_{migration.name}.sql"
+        (tmp_path / name).write_text((MIGRATIONS / name).read_text())
+    extra = existing[-1].version + 1
+    (tmp_path / f"{extra:04d}_extra.sql").write_text("CREATE TABLE extra_once (id int PRIMARY KEY);")
     results: list[list[int]] = []
 
     async def run() -> None:
@@ -33,7 +35,7 @@ async def test_two_concurrent_migrators_apply_each_migration_once(
     async with trio.open_nursery() as nursery:
         nursery.start_soon(run)
         nursery.start_soon(run)
-    assert sorted(results) == [[], [2]]
+    assert sorted(results) == [[], [extra]]
 
 
 async def test_edited_or_unknown_migrations_are_fatal(db: Database, tmp_path: Path) -> None:

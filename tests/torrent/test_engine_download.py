@@ -36,6 +36,9 @@ async def test_a_torrent_file_downloads_byte_identical(
         await run.log.wait_for(
             "state_changed", added.torrent_id, where=lambda p: p.state == "seeding"
         )
+        await run.log.wait_for(
+            "progress", added.torrent_id, where=lambda p: p.bytes_done == p.bytes_total > 0
+        )
         downloaded = tmp_path / "engine" / "downloads" / payload.name
         assert same_tree(payload, downloaded)
         kinds = [e.kind for e in run.log.of(added.torrent_id)]

@@ -1,0 +1,540 @@
+"""The torrent catalog: current summaries and details of every torrent, kept from events.
+
+:class:`TorrentCatalog` holds one :class:`TorrentRecord` per torrent in memory (what list,
+filter and detail requests read) and its ``run`` actor follows the bus and persists changes to
+the ``torrents`` table, so the catalog is complete again right after a restart.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields, replace
+from datetime import UTC, datetime
+from typing import Any, assert_never
+
+import trio
+from loguru import logger
+
+from revaer.db import Connection, Database, DatabaseUnavailable, Row
+from revaer.errors import NotFound, RevaerError
+from revaer.events._bus import Event, EventBus, SubscriberLagged, Subscription
+from revaer.events._payloads import (
+    Completed,
+    FileInfo,
+    FilesDiscovered,
+    HealthChanged,
+    Progress,
+    SelectionReconciled,
+    SettingsChanged,
+    StateChanged,
+    TorrentAdded,
+    TorrentFailed,
+    TorrentRemoved,
+    TorrentState,
+)
+from revaer.runtime import Watched
+
+__all__ = ["CatalogStatistics", "TorrentCatalog", "TorrentRecord"]
+
+_log = logger.bind(actor="catalog")
+
+# The final write at shutdown must not hold the tree up for long.
+_FINAL_FLUSH_TIMEOUT = 5.0
+# Failures of these sources stop the torrent; tracker and metadata errors do not.
+_FATAL_SOURCES = frozenset({"torrent", "file"})
+
+
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat()
+
+
+def _file_json(f: FileInfo) -> dict[str, Any]:
+    return {"index": f.index, "path": f.path, "size": f.size, "priority": f.priority}
+
+
+def _fraction(done: int, total: int) -> float:
+    return min(1.0, max(0.0, done / total)) if total > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TorrentRecord:
+    """Everything the API shows about one torrent. Sizes in bytes, rates in bytes per second."""
+
+    torrent_id: str
+    info_hash: str
+    name: str
+    state: TorrentState = TorrentState.QUEUED
+    progress: float = 0.0
+    """Fraction done, 0..1."""
+    bytes_done: int = 0
+    bytes_total: int = 0
+    download_bps: int = 0
+    upload_bps: int = 0
+    eta_seconds: int | None = None
+    peers: int = 0
+    seeds: int = 0
+    ratio: float = 0.0
+    files: tuple[FileInfo, ...] = ()
+    tags: tuple[str, ...] = ()
+    trackers: tuple[str, ...] = ()
+    save_path: str = ""
+    sequential: bool = False
+    added_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None = None
+    last_error: str | None = None
+
+    def to_summary(self) -> dict[str, Any]:
+        """The JSON list entry (everything but the files)."""
+        return {
+            "torrent_id": self.torrent_id,
+            "info_hash": self.info_hash,
+            "name": self.name,
+            "state": self.state.value,
+            "progress": self.progress,
+            "bytes_done": self.bytes_done,
+            "bytes_total": self.bytes_total,
+            "download_bps": self.download_bps,
+            "upload_bps": self.upload_bps,
+            "eta_seconds": self.eta_seconds,
+            "peers": self.peers,
+            "seeds": self.seeds,
+            "ratio": self.ratio,
+            "tags": list(self.tags),
+            "trackers": list(self.trackers),
+            "save_path": self.save_path,
+            "sequential": self.sequential,
+            "added_at": _iso(self.added_at),
+            "updated_at": _iso(self.updated_at),
+            "completed_at": _iso(self.completed_at),
+            "last_error": self.last_error,
+        }
+
+    def to_detail(self) -> dict[str, Any]:
+        """The JSON detail: the summary plus ``files``."""
+        return self.to_summary() | {"files": [_file_json(f) for f in self.files]}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CatalogStatistics:
+    """Counters of a :class:`TorrentCatalog`."""
+
+    records: int
+    pending_writes: int
+    """Torrents changed (or removed) in memory and not yet written."""
+    flushes: int
+    """Batches written to PostgreSQL since this catalog was created."""
+    applied_id: int
+    """Id of the last event applied in memory."""
+    persisted_id: int
+    """Every event up to this id is reflected in PostgreSQL."""
+
+
+# Column names are the record's field names, in the same order.
+_COLUMNS = tuple(f.name for f in fields(TorrentRecord))
+_UPSERT = (
+    f"INSERT INTO torrents ({', '.join(_COLUMNS)}) "  # noqa: S608 -- fixed column names
+    f"VALUES ({', '.join(f'${i}' for i in range(1, len(_COLUMNS) + 1))}) "
+    "ON CONFLICT (torrent_id) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMNS[1:])
+)
+
+
+def _record_row(r: TorrentRecord) -> tuple[object, ...]:
+    values = {c: getattr(r, c) for c in _COLUMNS} | {
+        "state": r.state.value,
+        "files": [_file_json(f) for f in r.files],
+        "tags": list(r.tags),
+        "trackers": list(r.trackers),
+    }
+    return tuple(values[c] for c in _COLUMNS)
+
+
+def _row_record(row: Row) -> TorrentRecord:
+    values = {c: row[c] for c in _COLUMNS} | {
+        "torrent_id": str(row["torrent_id"]),  # asyncpg returns uuid.UUID
+        "state": TorrentState(row["state"]),
+        "files": tuple(FileInfo(**f) for f in row["files"]),
+        "tags": tuple(row["tags"]),
+        "trackers": tuple(row["trackers"]),
+    }
+    return TorrentRecord(**values)
+
+
+async def _write(conn: Connection, deletes: list[str], upserts: list[tuple[object, ...]]) -> None:
+    # Runs on the asyncio side: the whole batch is one crossing and one transaction.
+    async with conn.transaction():
+        if deletes:
+            await conn.execute("DELETE FROM torrents WHERE torrent_id = ANY($1::uuid[])", deletes)
+        if upserts:
+            await conn.executemany(_UPSERT, upserts)
+
+
+class TorrentCatalog:
+    """Every torrent's current record, updated from events and persisted by ``run``.
+
+    ``apply`` and the metadata methods change memory only and note what must be written;
+    the ``run`` actor writes removals and state or metadata changes at once and progress-only
+    changes at most every ``flush_interval`` seconds. Use it from tasks of a single
+    ``trio.run``.
+    """
+
+    def __init__(self, records: Iterable[TorrentRecord] = ()) -> None:
+        self._records: dict[str, TorrentRecord] = {r.torrent_id: r for r in records}
+        self._pending: set[str] = set()
+        self._removed: set[str] = set()
+        # Whether a pending change should be written without waiting for the progress batch.
+        self._urgent = False
+        self._changes = Watched(0)
+        self._applied_id = 0
+        self._persisted = Watched(0)
+        self._flushes = 0
+        # True while a batch is on its way: taken from pending, not yet committed.
+        self._writing = False
+        # Batches must commit in the order they were taken, or an older one could win.
+        self._flush_lock = trio.Lock()
+
+    @classmethod
+    async def load(cls, db: Database) -> TorrentCatalog:
+        """The catalog as last persisted."""
+        rows = await db.fetch("SELECT * FROM torrents")
+        return cls(_row_record(row) for row in rows)
+
+    def get(self, torrent_id: str) -> TorrentRecord | None:
+        """The record of ``torrent_id``, or None."""
+        return self._records.get(torrent_id)
+
+    def all(self) -> list[TorrentRecord]:
+        """Every record, oldest first (by ``added_at``, then id)."""
+        return sorted(self._records.values(), key=lambda r: (r.added_at, r.torrent_id))
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def statistics(self) -> CatalogStatistics:
+        """Current counters."""
+        return CatalogStatistics(
+            records=len(self._records),
+            pending_writes=len(self._pending | self._removed),
+            flushes=self._flushes,
+            applied_id=self._applied_id,
+            persisted_id=self._persisted.value,
+        )
+
+    def register(
+        self,
+        torrent_id: str,
+        *,
+        info_hash: str,
+        name: str,
+        save_path: str,
+        tags: Iterable[str] = (),
+        trackers: Iterable[str] = (),
+        sequential: bool = False,
+    ) -> TorrentRecord:
+        """Record what the engine knows when it adds a torrent (before or with TorrentAdded).
+
+        A record that already exists keeps its state and figures; only these fields change.
+        """
+        now = datetime.now(UTC)
+        fields: dict[str, Any] = {
+            "info_hash": info_hash,
+            "name": name,
+            "save_path": save_path,
+            "tags": tuple(tags),
+            "trackers": tuple(trackers),
+            "sequential": sequential,
+            "updated_at": now,
+        }
+        old = self._records.get(torrent_id)
+        if old is None:
+            record = TorrentRecord(torrent_id=torrent_id, added_at=now, **fields)
+        else:
+            record = replace(old, **fields)
+        return self._store(record, urgent=True)
+
+    def update_meta(
+        self,
+        torrent_id: str,
+        *,
+        name: str | None = None,
+        save_path: str | None = None,
+        tags: Iterable[str] | None = None,
+        trackers: Iterable[str] | None = None,
+        sequential: bool | None = None,
+        file_priorities: Mapping[int, int] | None = None,
+    ) -> TorrentRecord:
+        """Change metadata that no event carries; raises NotFound for an unknown torrent."""
+        old = self._records.get(torrent_id)
+        if old is None:
+            raise NotFound(f"torrent {torrent_id} is not in the catalog")
+        fields: dict[str, Any] = {"updated_at": datetime.now(UTC)}
+        if name is not None:
+            fields["name"] = name
+        if save_path is not None:
+            fields["save_path"] = save_path
+        if tags is not None:
+            fields["tags"] = tuple(tags)
+        if trackers is not None:
+            fields["trackers"] = tuple(trackers)
+        if sequential is not None:
+            fields["sequential"] = sequential
+        if file_priorities is not None:
+            fields["files"] = tuple(
+                replace(f, priority=file_priorities.get(f.index, f.priority)) for f in old.files
+            )
+        return self._store(replace(old, **fields), urgent=True)
+
+    def apply(self, event: Event) -> TorrentRecord | None:
+        """Update memory from one event; returns the changed record (None if none changed)."""
+        self._applied_id = max(self._applied_id, event.id)
+        try:
+            return self._apply(event)
+        finally:
+            self._note_caught_up()
+
+    def _apply(self, event: Event) -> TorrentRecord | None:  # noqa: PLR0911 -- one branch per payload type
+        payload, at = event.payload, event.at
+        match payload:
+            case TorrentAdded():
+                return self._added(payload, at)
+            case FilesDiscovered():
+                return self._change(
+                    payload.torrent_id,
+                    at,
+                    name=payload.name,
+                    files=payload.files,
+                    bytes_total=payload.total_size,
+                )
+            case Progress():
+                return self._change(
+                    payload.torrent_id,
+                    at,
+                    urgent=False,
+                    bytes_done=payload.bytes_done,
+                    bytes_total=payload.bytes_total,
+                    download_bps=payload.download_bps,
+                    upload_bps=payload.upload_bps,
+                    eta_seconds=payload.eta_seconds,
+                    peers=payload.peers,
+                    seeds=payload.seeds,
+                    ratio=payload.ratio,
+                )
+            case StateChanged():
+                return self._change(payload.torrent_id, at, state=payload.state)
+            case Completed():
+                return self._completed(payload, at)
+            case TorrentRemoved():
+                return self._remove(payload.torrent_id)
+            case TorrentFailed():
+                fields: dict[str, Any] = {"last_error": payload.message}
+                if payload.source in _FATAL_SOURCES:
+                    fields["state"] = TorrentState.ERROR
+                return self._change(payload.torrent_id, at, **fields)
+            case SelectionReconciled() | SettingsChanged() | HealthChanged():
+                return None
+            case _:
+                assert_never(payload)
+
+    def _added(self, payload: TorrentAdded, at: datetime) -> TorrentRecord:
+        old = self._records.get(payload.torrent_id)
+        if old is None:
+            record = TorrentRecord(
+                torrent_id=payload.torrent_id,
+                info_hash=payload.info_hash,
+                name=payload.name,
+                added_at=at,
+                updated_at=at,
+            )
+        else:
+            # Live figures of a previous session are stale; what was downloaded is not, so a
+            # restored torrent keeps it (a fresh add starts from zero).
+            kept = (
+                old
+                if payload.restored
+                else replace(
+                    old,
+                    progress=0.0,
+                    bytes_done=0,
+                    ratio=0.0,
+                    completed_at=None,
+                    last_error=None,
+                )
+            )
+            record = replace(
+                kept,
+                info_hash=payload.info_hash,
+                name=payload.name or old.name,
+                state=TorrentState.QUEUED,
+                download_bps=0,
+                upload_bps=0,
+                eta_seconds=None,
+                peers=0,
+                seeds=0,
+                updated_at=at,
+            )
+        return self._store(record, urgent=True)
+
+    def _completed(self, payload: Completed, at: datetime) -> TorrentRecord | None:
+        old = self._records.get(payload.torrent_id)
+        if old is None:
+            return None
+        fields: dict[str, Any] = {"completed_at": at}
+        if old.bytes_total > 0:
+            fields |= {"progress": 1.0, "bytes_done": old.bytes_total}
+        if payload.name:
+            fields["name"] = payload.name
+        if payload.save_path:
+            fields["save_path"] = payload.save_path
+        return self._change(payload.torrent_id, at, **fields)
+
+    def _change(
+        self, torrent_id: str, at: datetime, *, urgent: bool = True, **fields: Any
+    ) -> TorrentRecord | None:
+        old = self._records.get(torrent_id)
+        if old is None:
+            # Without TorrentAdded there is no info hash to key a row on; the add comes first.
+            return None
+        record = replace(old, **fields)
+        record = replace(record, progress=_fraction(record.bytes_done, record.bytes_total))
+        if record == old:
+            return None
+        return self._store(replace(record, updated_at=at), urgent=urgent)
+
+    def _remove(self, torrent_id: str) -> TorrentRecord | None:
+        record = self._records.pop(torrent_id, None)
+        if record is None:
+            return None
+        self._pending.discard(torrent_id)
+        self._removed.add(torrent_id)
+        self._urgent = True
+        self._signal()
+        return record
+
+    def _store(self, record: TorrentRecord, *, urgent: bool) -> TorrentRecord:
+        self._records[record.torrent_id] = record
+        self._pending.add(record.torrent_id)
+        self._urgent = self._urgent or urgent
+        self._signal()
+        return record
+
+    def _signal(self) -> None:
+        self._changes.set(self._changes.value + 1)
+
+    def _has_pending(self) -> bool:
+        return bool(self._pending or self._removed)
+
+    def _note_caught_up(self) -> None:
+        idle = not self._has_pending() and not self._writing
+        if idle and self._applied_id > self._persisted.value:
+            self._persisted.set(self._applied_id)
+
+    async def wait_persisted(self, event_id: int) -> None:
+        """Wait until every event up to ``event_id`` is applied and written to PostgreSQL."""
+        while self._persisted.value < event_id:
+            await self._persisted.wait_newer(self._persisted.version)
+
+    async def flush(self, db: Database) -> None:
+        """Write every pending change now, in one transaction and one crossing."""
+        async with self._flush_lock:
+            await self._flush_locked(db)
+
+    async def _flush_locked(self, db: Database) -> None:
+        if not self._has_pending():
+            return
+        upto = self._applied_id
+        pending, removed = self._pending, self._removed
+        self._pending, self._removed, self._urgent = set(), set(), False
+        rows = [_record_row(self._records[i]) for i in sorted(pending) if i in self._records]
+        self._writing = True
+        try:
+            await db.run(lambda conn: _write(conn, sorted(removed), rows))
+        except BaseException:
+            # Put them back (newer changes made meanwhile win) so the next flush retries them.
+            self._pending |= {i for i in pending if i in self._records}
+            self._removed |= {i for i in removed if i not in self._records}
+            self._urgent = True
+            raise
+        finally:
+            self._writing = False
+        self._flushes += 1
+        if self._has_pending():
+            self._persisted.set(max(self._persisted.value, upto))
+        else:
+            self._note_caught_up()
+
+    async def run(
+        self,
+        bus: EventBus,
+        db: Database,
+        *,
+        flush_interval: float = 1.0,
+        queue_size: int = 8192,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Follow ``bus`` and persist changes until cancelled (or the bus is closed).
+
+        Ready once subscribed. On cancellation the pending changes are written one last time
+        (shielded, at most a few seconds).
+        """
+        try:
+            async with trio.open_nursery() as nursery:
+                sub = bus.subscribe(queue_size=queue_size)
+                nursery.start_soon(self._write_loop, db, flush_interval)
+                task_status.started()
+                await self._follow(bus, sub, queue_size)
+                nursery.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(_FINAL_FLUSH_TIMEOUT) as scope:
+                try:
+                    await self.flush(db)
+                except RevaerError as exc:
+                    _log.error("final catalog write failed: {}", exc)
+            if scope.cancelled_caught:
+                _log.error("final catalog write timed out after {}s", _FINAL_FLUSH_TIMEOUT)
+
+    async def _follow(self, bus: EventBus, sub: Subscription, queue_size: int) -> None:
+        while True:
+            with sub:
+                try:
+                    async for event in sub:
+                        self.apply(event)
+                        self._apply_queued(sub)
+                except SubscriberLagged as exc:
+                    # Missed events are gone; the next ones for each torrent re-establish it.
+                    _log.warning(
+                        "catalog fell behind after event {}; resubscribing", exc.last_delivered_id
+                    )
+                else:
+                    return  # the bus was closed: shutting down
+            sub = bus.subscribe(queue_size=queue_size)
+
+    def _apply_queued(self, sub: Subscription) -> None:
+        # Without a checkpoint in between, so the writer sees a burst of events as one batch.
+        while True:
+            try:
+                self.apply(sub.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel):
+                return
+
+    async def _write_loop(self, db: Database, flush_interval: float) -> None:
+        last_flush = -math.inf
+        version = 0
+        retry_delay = flush_interval
+        while True:
+            while not self._has_pending():
+                version, _ = await self._changes.wait_newer(version)
+            # Progress-only changes wait for the batch; anything urgent ends the wait early.
+            with trio.move_on_at(last_flush + flush_interval):
+                while not self._urgent:
+                    version, _ = await self._changes.wait_newer(version)
+            try:
+                await self.flush(db)
+            except DatabaseUnavailable as exc:
+                _log.warning("catalog write failed, retrying in {:.1f}s: {}", retry_delay, exc)
+                await trio.sleep(retry_delay)
+                retry_delay = min(30.0, max(1.0, retry_delay * 2))
+                continue
+            retry_delay = flush_interval
+            last_flush = trio.current_time()
