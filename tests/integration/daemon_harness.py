@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import trio
 
+from revaer.torrent import EngineTuning
 from supervisors._settings import DaemonSettings
 from supervisors._tree import Daemon, run_daemon
 from tests.conftest import MIGRATIONS
@@ -37,13 +38,17 @@ class RunningDaemon:
 
 
 @asynccontextmanager
-async def running_daemon(settings: DaemonSettings) -> AsyncIterator[RunningDaemon]:
+async def running_daemon(
+    settings: DaemonSettings, *, tuning: EngineTuning | None = None
+) -> AsyncIterator[RunningDaemon]:
     """The daemon tree inside the caller's trio-asyncio loop, plus an httpx client to it."""
     box: list[Daemon] = []
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     async with trio.open_nursery() as nursery:
         await nursery.start(
-            lambda task_status: run_daemon(settings, on_ready=box.append, task_status=task_status)
+            lambda task_status: run_daemon(
+                settings, on_ready=box.append, tuning=tuning, task_status=task_status
+            )
         )
         async with httpx.AsyncClient(base_url=box[-1].urls[0], timeout=10) as client:
             yield RunningDaemon(daemon=box[-1], client=client)

@@ -26,7 +26,9 @@ async def test_two_concurrent_migrators_apply_each_migration_once(
         name = f"{migration.version:04d}_{migration.name}.sql"
         (tmp_path / name).write_text((MIGRATIONS / name).read_text())
     extra = existing[-1].version + 1
-    (tmp_path / f"{extra:04d}_extra.sql").write_text("CREATE TABLE extra_once (id int PRIMARY KEY);")
+    (tmp_path / f"{extra:04d}_extra.sql").write_text(
+        "CREATE TABLE extra_once (id int PRIMARY KEY);"
+    )
     results: list[list[int]] = []
 
     async def run() -> None:

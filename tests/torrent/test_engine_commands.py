@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import libtorrent as lt
 import pytest
 import trio
 
@@ -34,9 +35,7 @@ def big(tmp_path: Path) -> tuple[Path, TorrentFile]:
     return payload, make_torrent(payload, piece_length=64 * 1024)
 
 
-async def test_pause_resume_and_a_rate_cap(
-    tmp_path: Path, big: tuple[Path, TorrentFile]
-) -> None:
+async def test_pause_resume_and_a_rate_cap(tmp_path: Path, big: tuple[Path, TorrentFile]) -> None:
     payload, torrent = big
     with Seeder() as seeder:
         seeder.seed(torrent, payload.parent)
@@ -88,7 +87,10 @@ async def test_deselected_files_sequential_remove_and_delete(
         downloaded = tmp_path / "e" / "downloads" / payload.name
         assert (downloaded / "ep1.mkv").read_bytes() == (payload / "ep1.mkv").read_bytes()
         sample = downloaded / "sample" / "sample.mkv"
-        assert not sample.exists() or sample.read_bytes() != (payload / "sample" / "sample.mkv").read_bytes()
+        assert (
+            not sample.exists()
+            or sample.read_bytes() != (payload / "sample" / "sample.mkv").read_bytes()
+        )
         await handle.set_sequential(tid, False)
         assert not (await status(run, tid)).sequential
 
@@ -170,8 +172,6 @@ async def test_bad_input_is_a_typed_error_and_harmless(
 
 
 def _evil_torrent(component: bytes) -> bytes:
-    import libtorrent as lt
-
     info: Any = {
         b"name": b"evil",
         b"piece length": 16384,

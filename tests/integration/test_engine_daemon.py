@@ -1,0 +1,75 @@
+"""The engine inside the daemon: starts when active, follows PostgreSQL changes live."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import trio
+
+from revaer.db import Database
+from revaer.torrent import AddTorrent, EngineTuning
+from tests.harness import Seeder, TorrentFile, same_tree
+from tests.integration.daemon_harness import daemon_settings, running_daemon
+from tests.torrent.engine_harness import TEST_SETTINGS
+
+pytestmark = pytest.mark.integration
+
+
+async def _activate(db_url: str, root: Path) -> None:
+    async with Database.open(db_url) as db:
+        await db.execute(
+            "UPDATE engine_profile SET resume_dir = $1, download_root = $2, listen_interfaces = $3,"
+            " dht = false, lsd = false, utp = false, max_download_bps = 100000000,"
+            " max_upload_bps = 100000000",
+            str(root / "resume"),
+            str(root / "downloads"),
+            json.loads('["127.0.0.1:0"]'),
+        )
+        await db.execute(
+            "INSERT INTO api_keys (key_id, secret_hash) VALUES ('admin', 'x');"
+            "UPDATE app_profile SET mode = 'active'"
+        )
+
+
+async def test_engine_runs_when_active_and_applies_caps_from_postgres_within_2s(
+    aio_loop: None,
+    db_url: str,
+    tmp_path: Path,
+    payload: Path,
+    torrent_v1: TorrentFile,
+    seeder: Seeder,
+) -> None:
+    await _activate(db_url, tmp_path)
+    tuning = EngineTuning(extra_settings=TEST_SETTINGS)
+    async with running_daemon(daemon_settings(tmp_path / "d", db_url), tuning=tuning) as live:
+        engine = live.daemon.engine
+        with trio.fail_after(10):
+            while not engine.handle.running:
+                await trio.sleep(0.01)
+        added = await engine.handle.add(AddTorrent(metainfo=torrent_v1.data))
+        await engine.handle.connect_peer(added.torrent_id, *seeder.endpoint)
+        with trio.fail_after(30):
+            while (
+                r := live.daemon.catalog.get(added.torrent_id)
+            ) is None or r.completed_at is None:
+                await trio.sleep(0.05)
+        assert same_tree(payload, tmp_path / "downloads" / payload.name)
+
+        session = engine.state.session
+        assert session is not None
+        async with Database.open(db_url) as other:
+            started = time.monotonic()
+            await other.execute("UPDATE engine_profile SET max_download_bps = 3145728")
+        with trio.fail_after(2):
+            while (await trio.to_thread.run_sync(session.get_settings))[
+                "download_rate_limit"
+            ] != 3145728:
+                await trio.sleep(0.01)
+        assert time.monotonic() - started < 2
+        full = (await live.client.get("/health/full")).json()
+        assert {"session", "alert_pump", "progress_coalescer", "resume_store"} <= set(
+            full["components"]
+        )
