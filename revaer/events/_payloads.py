@@ -129,7 +129,7 @@ class TorrentRemoved(_Payload):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TorrentFailed(_Payload):
-    """A torrent, file or tracker error (``source``: torrent | file | tracker | metadata)."""
+    """A torrent, file, tracker or storage error; ``source`` says which."""
 
     kind: ClassVar[str] = "failure"
     torrent_id: str

@@ -298,6 +298,9 @@ class SessionActor:
         source = await self._parse(command)
         snapshot = self._snapshots.value
         profile = snapshot.engine_profile
+        extra = (profile.get("tracker") or {}).get("extra_trackers") or ()
+        if extra:
+            source.add_trackers(tuple(extra))
         torrent_id = _torrent_id(command.torrent_id)
         existing = next(
             (self._state.by_hash[h] for h in source.info.info_hashes if h in self._state.by_hash),
@@ -418,6 +421,13 @@ class SessionActor:
 
     async def _select(self, command: SelectFiles) -> None:
         entry = self._entry(command.torrent_id)
+        bad = [
+            InvalidParam(pointer=f"/priorities/{index}", message="must be 0 (skip) to 7 (top)")
+            for index, priority in command.priorities.items()
+            if not 0 <= priority <= 7
+        ]
+        if bad:
+            raise ValidationFailed(bad)
         selection = Selection(
             include=command.include, exclude=command.exclude, skip_fluff=command.skip_fluff
         )

@@ -179,3 +179,21 @@ def _evil_torrent(component: bytes) -> bytes:
         b"files": [{b"length": 10, b"path": [component, b"passwd"]}],
     }
     return bytes(lt.bencode({b"info": info}))
+
+
+async def test_select_refuses_bad_priorities_and_applies_good_ones(
+    tmp_path: Path, torrent_v1: TorrentFile
+) -> None:
+    async with running_engine(
+        tmp_path / "e", tracker={"extra_trackers": ["udp://127.0.0.1:9"]}
+    ) as run:
+        handle = run.engine.handle
+        added = await handle.add(AddTorrent(metainfo=torrent_v1.data, paused=True))
+        with pytest.raises(ValidationFailed) as info:
+            await handle.select(added.torrent_id, priorities={0: 9})
+        assert info.value.invalid_params[0].pointer == "/priorities/0"
+        await handle.select(added.torrent_id, exclude=("*.nfo",), priorities={0: 7})
+        entry = run.engine.state.entries[added.torrent_id]
+        prios = await trio.to_thread.run_sync(entry.ref.file_priorities)
+        assert prios[0] == 7 and entry.meta.exclude == ("*.nfo",)
+        assert 0 in prios  # the .nfo is skipped
