@@ -8,7 +8,6 @@ it is instant. Alerts are copied into records inside ``LtSession.pop_alerts``.
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import replace
 from typing import assert_never
 
@@ -37,7 +36,7 @@ from revaer.torrent._records import (
 )
 from revaer.torrent._resume import ResumeStore
 from revaer.torrent._selection import Selection, compute_priorities
-from revaer.torrent._state import EngineState, TorrentEntry
+from revaer.torrent._state import EngineState, TorrentEntry, drain_pipe
 
 __all__ = ["AlertPump"]
 
@@ -84,7 +83,7 @@ class AlertPump:
             for record in session.pop_alerts():
                 await self._dispatch(record)
             await trio.lowlevel.wait_readable(fd)
-            _drain(fd)
+            drain_pipe(fd)
             if self._fail_next:
                 self._fail_next = False
                 raise InjectedFailure("injected alert pump failure (test hook)")
@@ -210,11 +209,3 @@ class AlertPump:
                 torrent_id=entry.meta.torrent_id, source=source, message=message, tracker=tracker
             )
         )
-
-
-def _drain(fd: int) -> None:
-    try:
-        while os.read(fd, 4096):
-            pass
-    except BlockingIOError:
-        pass

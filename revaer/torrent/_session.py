@@ -51,7 +51,7 @@ from revaer.torrent._lt import (
 from revaer.torrent._resume import ResumeStore, StoredTorrent, TorrentMeta
 from revaer.torrent._selection import Selection, compute_priorities
 from revaer.torrent._settings import guardrails, session_settings
-from revaer.torrent._state import EngineState, TorrentEntry
+from revaer.torrent._state import EngineState, TorrentEntry, drain_pipe
 
 __all__ = ["SessionActor"]
 
@@ -150,7 +150,7 @@ class SessionActor:
                     blob = getattr(record, "blob", None)
                     if blob is not None:
                         await self._store.save_resume(torrent_id, blob)
-        _drain(read_fd)
+        drain_pipe(read_fd)
         _log.info("saved resume data of {} torrents", len(entries))
 
     async def _restore(self) -> None:
@@ -486,11 +486,3 @@ def _absolute(path: str, ptr: str) -> str:
             [InvalidParam(pointer=ptr, message="must be an absolute path without '..'")]
         )
     return str(pure)
-
-
-def _drain(fd: int) -> None:
-    try:
-        while os.read(fd, 4096):
-            pass
-    except BlockingIOError:
-        pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import trio
@@ -10,7 +11,7 @@ from revaer.events import TorrentCatalog, TorrentState
 from revaer.torrent._lt import LtSession, LtTorrent
 from revaer.torrent._resume import TorrentMeta
 
-__all__ = ["EngineState", "TorrentEntry"]
+__all__ = ["EngineState", "TorrentEntry", "drain_pipe"]
 
 
 @dataclass(slots=True)
@@ -95,3 +96,12 @@ class EngineState:
                 await self.added.wait()
             return torrent_id
         return self.by_ref.get(ref)
+
+
+def drain_pipe(fd: int) -> None:
+    """Empty the non-blocking alert pipe (libtorrent writes a byte per wake-up)."""
+    try:
+        while os.read(fd, 4096):
+            pass
+    except BlockingIOError:
+        pass
