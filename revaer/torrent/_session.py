@@ -48,6 +48,7 @@ from revaer.torrent._lt import (
     parse_torrent,
     read_resume,
 )
+from revaer.torrent._records import ResumeData, ResumeDataFailed
 from revaer.torrent._resume import ResumeStore, StoredTorrent, TorrentMeta
 from revaer.torrent._selection import Selection, compute_priorities
 from revaer.torrent._settings import guardrails, session_settings
@@ -144,12 +145,11 @@ class SessionActor:
             if not await self._lt(session.wait_for_alert, 500):
                 continue
             for record in await self._lt(session.pop_alerts):
-                ref = getattr(record, "ref", None)
-                if ref in pending:
-                    torrent_id = pending.pop(ref)
-                    blob = getattr(record, "blob", None)
-                    if blob is not None:
-                        await self._store.save_resume(torrent_id, blob)
+                # Only the answers count: pausing also posts alerts for these torrents.
+                if isinstance(record, ResumeData | ResumeDataFailed) and record.ref in pending:
+                    torrent_id = pending.pop(record.ref)
+                    if isinstance(record, ResumeData):
+                        await self._store.save_resume(torrent_id, record.blob)
         drain_pipe(read_fd)
         _log.info("saved resume data of {} torrents", len(entries))
 
