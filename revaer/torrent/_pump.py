@@ -35,7 +35,7 @@ from revaer.torrent._records import (
     TrackerError,
 )
 from revaer.torrent._resume import ResumeStore
-from revaer.torrent._selection import Selection, compute_priorities
+from revaer.torrent._selection import Selection, compute_priorities, with_priorities
 from revaer.torrent._state import EngineState, TorrentEntry, drain_pipe
 
 __all__ = ["AlertPump"]
@@ -80,7 +80,8 @@ class AlertPump:
             raise RuntimeError("the session is not running")
         task_status.started()
         while True:
-            for record in session.pop_alerts():
+            # Copying a batch (statuses, bencoded resume data) is real work: not on the loop.
+            for record in await trio.to_thread.run_sync(session.pop_alerts):
                 await self._dispatch(record)
             await trio.lowlevel.wait_readable(fd)
             drain_pipe(fd)
@@ -160,9 +161,7 @@ class AlertPump:
         if not selection.is_default:
             priorities = compute_priorities(listed, selection)
             await trio.to_thread.run_sync(ref.prioritize_files, priorities)
-            refreshed = await trio.to_thread.run_sync(ref.files)
-            if refreshed is not None:
-                listed = refreshed[0]
+            listed = with_priorities(listed, priorities)
         entry.meta = replace(meta, name=name, priorities=priorities)
         entry.files_known = True
         await self._store.save_meta(entry.meta)

@@ -7,7 +7,7 @@ case-insensitively against the whole path inside the torrent and against the fil
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from pathlib import PurePosixPath
 
@@ -19,6 +19,7 @@ __all__ = [
     "Selection",
     "compute_priorities",
     "is_fluff",
+    "with_priorities",
 ]
 
 SKIP, LOW, NORMAL, HIGH = 0, 1, 4, 7
@@ -67,6 +68,11 @@ def _matches(path: str, globs: Sequence[str]) -> bool:
 def is_fluff(path: str) -> bool:
     """Whether ``skip_fluff`` drops this path."""
     return _matches(path, FLUFF_GLOBS)
+
+
+def with_priorities(files: Sequence[FileInfo], priorities: Sequence[int]) -> tuple[FileInfo, ...]:
+    """``files`` carrying the priorities just applied (no need to ask libtorrent again)."""
+    return tuple(replace(f, priority=priorities[f.index]) for f in files)
 
 
 def compute_priorities(

@@ -50,7 +50,7 @@ from revaer.torrent._lt import (
 )
 from revaer.torrent._records import ResumeData, ResumeDataFailed
 from revaer.torrent._resume import ResumeStore, StoredTorrent, TorrentMeta
-from revaer.torrent._selection import Selection, compute_priorities
+from revaer.torrent._selection import Selection, compute_priorities, with_priorities
 from revaer.torrent._settings import guardrails, session_settings
 from revaer.torrent._state import EngineState, TorrentEntry, drain_pipe
 
@@ -445,16 +445,15 @@ class SessionActor:
         )
         await self._store.save_meta(entry.meta)
         await self._lt(entry.ref.save_resume_data)
-        if files is not None:
-            refreshed = await self._lt(entry.ref.files)
-            assert refreshed is not None
+        if files is not None and priorities is not None:
+            listed, total, piece_length = files
             self._bus.publish(
                 FilesDiscovered(
                     torrent_id=entry.meta.torrent_id,
                     name=entry.meta.name,
-                    total_size=refreshed[1],
-                    piece_length=refreshed[2],
-                    files=refreshed[0],
+                    total_size=total,
+                    piece_length=piece_length,
+                    files=with_priorities(listed, priorities),
                 )
             )
 
