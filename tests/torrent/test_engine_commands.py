@@ -132,7 +132,11 @@ async def test_recheck_reannounce_and_move_storage(
 
         failures = len(run.log.of(tid, "failure"))
         await handle.reannounce(tid)
-        await run.log.wait_for("failure", tid, where=lambda p: p.source == "tracker")
+        # A failure from before the reannounce would satisfy wait_for at once: wait for a new one.
+        with trio.fail_after(20):
+            while len(run.log.of(tid, "failure")) <= failures:
+                await trio.sleep(0.02)
+        assert run.log.of(tid, "failure")[-1].payload.source == "tracker"  # type: ignore[union-attr]
         assert len(run.log.of(tid, "failure")) > failures
 
         target = tmp_path / "moved"
