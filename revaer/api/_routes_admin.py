@@ -10,9 +10,14 @@ from revaer.api._deps import ApiDeps
 from revaer.api._problem import json_response
 from revaer.api._request import current_request_id, read_json, require_loopback
 from revaer.api.models import API_KEY_HEADER, SETUP_TOKEN_HEADER
-from revaer.config import ConfigSnapshot
-from revaer.config._fields import FieldError, integer, string
-from revaer.config._setup import DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL
+from revaer.config import (
+    DEFAULT_TOKEN_TTL,
+    MAX_TOKEN_TTL,
+    ConfigSnapshot,
+    FieldError,
+    integer,
+    string,
+)
 from revaer.errors import Conflict, InvalidParam, ValidationFailed, pointer
 
 __all__ = ["admin_blueprint"]
