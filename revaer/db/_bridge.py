@@ -31,6 +31,11 @@ _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+# SQLSTATE classes: 53 insufficient resources (disk full, out of memory), 57 operator
+# intervention (shutdown, cancelled), 58 system error (I/O error, file missing), XX internal.
+_SERVER_TROUBLE = frozenset({"53", "57", "58", "XX"})
+
+
 def _log_loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
     # An exception escaping an asyncio callback would otherwise tear the whole loop down.
     del loop
@@ -55,6 +60,11 @@ async def call(fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwar
     except asyncpg.PostgresError as exc:
         if isinstance(exc, _CONNECTION_ERRORS):
             raise DatabaseUnavailable(f"database connection lost: {exc}") from exc
-        raise QueryError(str(exc), sqlstate=getattr(exc, "sqlstate", None)) from exc
+        sqlstate = getattr(exc, "sqlstate", None)
+        if sqlstate is not None and sqlstate[:2] in _SERVER_TROUBLE:
+            # The server cannot do its job (files gone, disk full, shutting down): not the
+            # statement's fault, and retrying later may work.
+            raise DatabaseUnavailable(f"the database cannot serve requests: {exc}") from exc
+        raise QueryError(str(exc), sqlstate=sqlstate) from exc
     except _CONNECTION_ERRORS as exc:
         raise DatabaseUnavailable(f"database unreachable: {exc}") from exc

@@ -120,6 +120,26 @@ class Database:
         await call(self._pool.fetchval, "SELECT 1")
         return (time.perf_counter() - started) * 1000.0
 
+    async def probe_write(self) -> float:
+        """Prove the server can still create files (a temporary table, rolled back).
+
+        A plain ``SELECT 1`` keeps answering when PostgreSQL's data directory is gone (or the
+        disk is full) while every write fails. Returns the latency in milliseconds; raises
+        ``DatabaseUnavailable`` when the server cannot write.
+        """
+
+        async def probe(conn: asyncpg.Connection) -> None:
+            tr = conn.transaction()
+            await tr.start()
+            try:
+                await conn.execute("CREATE TEMP TABLE revaer_write_probe (x int)")
+            finally:
+                await tr.rollback()
+
+        started = time.perf_counter()
+        await self.run(probe)
+        return (time.perf_counter() - started) * 1000.0
+
     async def run(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         """Run an asyncio-side function with one pooled connection, in a single crossing.
 

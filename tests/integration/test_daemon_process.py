@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -195,3 +196,55 @@ def test_bad_flags_exit_2(tmp_path: Path) -> None:
         env=base_env(), capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
     assert done.returncode == 2 and "--bind" in done.stderr
+
+
+def _postmaster_pid(pgdata: Path) -> int:
+    return int((pgdata / "postmaster.pid").read_text().split()[0])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is gone for every purpose here (its parent may not have reaped it yet).
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "State:\tZ" not in status.read_text()
+
+
+def test_a_lost_database_directory_is_reported_and_sigterm_still_stops_postgres(
+    procs: list[Proc], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = Proc(
+        [str(BIN / "revaer-app"), "--data-dir", str(data), "--port", str(port)],
+        base_env(),
+        tmp_path / "daemon.log",
+    )
+    procs.append(proc)
+    assert proc.wait_healthy(url, timeout=120)["status"] == "ok"
+    postmaster = _postmaster_pid(data / "pg")
+    shutil.rmtree(data / "pg")
+
+    # Health notices that PostgreSQL cannot write any more ...
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        health = httpx.get(url + "/health", timeout=5).json()
+        if "database" in health["degraded"]:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"database never reported degraded: {health}")
+    # ... and a write that fails there is a 503 Problem, not a 500.
+    response = httpx.post(url + "/admin/setup/start", json={}, timeout=10)
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+    # SIGTERM stops the daemon and the PostgreSQL it started, although pg_ctl cannot find it.
+    assert proc.stop(signal.SIGTERM, timeout=30) == 0
+    deadline = time.monotonic() + 10
+    while _alive(postmaster) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(postmaster), proc.output()
