@@ -28,27 +28,37 @@ from revaer.telemetry import Metrics
 from revaer.torrent import Engine, EngineTuning
 from supervisors._settings import DaemonSettings
 
-__all__ = ["Daemon", "open_database", "run_daemon"]
+__all__ = ["Daemon", "OpenDatabase", "open_database", "run_daemon"]
 
 _log = logger.bind(actor="root")
 _DB_PING_INTERVAL = 5.0
 
 
+@dataclass(frozen=True, slots=True)
+class OpenDatabase:
+    """The pool, and the embedded server behind it (None with ``DATABASE_URL``)."""
+
+    db: Database
+    embedded: EmbeddedPostgres | None
+
+
 @asynccontextmanager
-async def open_database(settings: DaemonSettings) -> AsyncIterator[Database]:
+async def open_database(settings: DaemonSettings) -> AsyncIterator[OpenDatabase]:
     """Embedded PostgreSQL (unless a URL is given), a pool, and every migration applied."""
     embedded: EmbeddedPostgres | None = None
     dsn = settings.database_url
     if dsn is None:
         embedded = EmbeddedPostgres(settings.pgdata)
         _log.info("starting embedded PostgreSQL in {}", settings.pgdata)
-        dsn = await trio.to_thread.run_sync(embedded.start)
     try:
+        if embedded is not None:
+            dsn = await trio.to_thread.run_sync(embedded.start)
+        assert dsn is not None
         async with Database.open(dsn) as db:
             applied = await migrate(db, settings.migrations_dir)
             if applied:
                 _log.info("applied migrations {}", applied)
-            yield db
+            yield OpenDatabase(db=db, embedded=embedded)
     finally:
         if embedded is not None:
             with trio.CancelScope(shield=True):
@@ -73,17 +83,33 @@ class Daemon:
 
 
 async def _database_monitor(
-    db: Database, health: HealthRegistry, *, task_status: trio.TaskStatus[None]
+    db: Database,
+    health: HealthRegistry,
+    embedded: EmbeddedPostgres | None,
+    *,
+    task_status: trio.TaskStatus[None],
 ) -> None:
-    # The pool reconnects by itself; this child only reports whether PostgreSQL answers.
+    # The pool reconnects by itself; this child reports whether PostgreSQL answers *and* can
+    # still write (a read keeps working when the data directory is gone or the disk is full).
     task_status.started()
     while True:
-        try:
-            latency = await db.ping()
-        except DatabaseUnavailable as exc:
-            health.degraded("database", exc.detail)
+        problem: str | None = None
+        details: dict[str, object] = {}
+        if embedded is not None and not embedded.data_present:
+            problem = (
+                f"the embedded PostgreSQL data directory {embedded.pgdata} is gone: "
+                "stop revaer, restore it from a backup, and start again"
+            )
         else:
-            health.ok("database", latency_ms=round(latency, 3))
+            try:
+                details["latency_ms"] = round(await db.ping(), 3)
+                details["write_ms"] = round(await db.probe_write(), 3)
+            except DatabaseUnavailable as exc:
+                problem = exc.detail
+        if problem is None:
+            health.ok("database", **details)
+        else:
+            health.degraded("database", problem)
         await trio.sleep(_DB_PING_INTERVAL)
 
 
@@ -94,6 +120,7 @@ def build_tree(
     catalog: TorrentCatalog,
     on_ready: Callable[[Daemon], None],
     tuning: EngineTuning | None = None,
+    embedded: EmbeddedPostgres | None = None,
 ) -> tuple[Supervisor, Daemon]:
     """Wire every actor; ``on_ready`` sees the daemon once HTTP is bound."""
     db = config.db
@@ -149,9 +176,9 @@ def build_tree(
 
     endpoint = Endpoint(host=settings.bind, port=settings.port)
     children = [
-        ChildSpec(name="database", start=partial(_database_monitor, db, health)),
+        ChildSpec(name="database", start=partial(_database_monitor, db, health, embedded)),
         ChildSpec(name="config_watcher", start=watcher.run),
-        ChildSpec(name="catalog", start=partial(catalog.run, bus, db)),
+        ChildSpec(name="catalog", start=partial(catalog.run, db)),
         ChildSpec(name="settings_events", start=partial(publish_settings_changes, snapshots, bus)),
         ChildSpec(name="health_events", start=partial(publish_health_changes, health, bus)),
         # Ready at once; the engine itself starts when setup is complete.
@@ -178,8 +205,11 @@ async def run_daemon(
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run until cancelled. The caller holds the data-dir lock and the asyncio loop."""
-    async with open_database(settings) as db:
+    async with open_database(settings) as opened:
+        db = opened.db
         config = ConfigService(db, SecretBox.from_key_file(settings.secrets_key_file))
         catalog = await TorrentCatalog.load(db)  # outside the actor: survives its restarts
-        tree, _daemon = build_tree(settings, config, await config.load(), catalog, on_ready, tuning)
+        tree, _daemon = build_tree(
+            settings, config, await config.load(), catalog, on_ready, tuning, opened.embedded
+        )
         await tree.run(task_status=task_status)

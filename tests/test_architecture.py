@@ -85,3 +85,17 @@ def test_imports_point_down_the_layers() -> None:
             if not any(target == a or target.startswith(a + ".") for a in allowed):
                 offenders.append(f"{path.relative_to(ROOT)}:{line} imports {name}")
     assert offenders == []
+
+
+def test_product_code_has_no_test_hooks() -> None:
+    # Faults are injected through seams the tests provide (tests/torrent/faults.py), never by
+    # methods or flags that exist only for tests.
+    needles = ("inject_failure", "InjectedFailure", "test hook", "_fail_next")
+    offenders = [
+        f"{path.relative_to(ROOT)}: {needle}"
+        for package in ("revaer", "supervisors")
+        for path in _modules(package)
+        for needle in needles
+        if needle in path.read_text()
+    ]
+    assert offenders == []

@@ -2,7 +2,9 @@
 
 :class:`EventBus` stamps each payload with an id and a time and fans it out to bounded
 per-subscriber queues; a subscriber that falls behind is dropped rather than slowing anyone.
-:class:`TorrentCatalog` keeps every torrent's record current from those events and persists it.
+:class:`Publisher` applies every event to the read models first (synchronously, so they never
+miss one), then hands it to the bus. :class:`TorrentCatalog` is such a read model: every
+torrent's record, kept from the engine's events and persisted to PostgreSQL.
 Exceptions::
 
     RevaerError
@@ -33,7 +35,9 @@ from revaer.events._payloads import (
     TorrentFailed,
     TorrentRemoved,
     TorrentState,
+    TorrentUpdated,
 )
+from revaer.events._publisher import Projection, Publisher
 
 __all__ = [
     "BusMetrics",
@@ -47,6 +51,8 @@ __all__ = [
     "FilesDiscovered",
     "HealthChanged",
     "Progress",
+    "Projection",
+    "Publisher",
     "SelectionReconciled",
     "SettingsChanged",
     "StateChanged",
@@ -58,6 +64,7 @@ __all__ = [
     "TorrentRecord",
     "TorrentRemoved",
     "TorrentState",
+    "TorrentUpdated",
     "publish_health_changes",
     "publish_settings_changes",
 ]

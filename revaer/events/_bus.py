@@ -260,9 +260,16 @@ class EventBus:
 
     def publish(self, payload: EventPayload) -> Event:
         """Stamp ``payload`` with the next id and the current time and deliver it to everyone."""
+        return self.deliver(self.stamp(payload))
+
+    def stamp(self, payload: EventPayload) -> Event:
+        """``payload`` as the next event (id, time), not yet delivered; see :meth:`deliver`."""
         self._last_id += 1
         self._published += 1
-        event = Event(id=self._last_id, at=datetime.now(UTC), payload=payload)
+        return Event(id=self._last_id, at=datetime.now(UTC), payload=payload)
+
+    def deliver(self, event: Event) -> Event:
+        """Fan a stamped event out to every subscriber (in stamping order, never waiting)."""
         dropped = [sub for sub in self._subscribers if not sub._offer(event)]
         for sub in dropped:
             del self._subscribers[sub]

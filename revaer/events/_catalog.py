@@ -1,24 +1,27 @@
 """The torrent catalog: current summaries and details of every torrent, kept from events.
 
 :class:`TorrentCatalog` holds one :class:`TorrentRecord` per torrent in memory (what list,
-filter and detail requests read) and its ``run`` actor follows the bus and persists changes to
-the ``torrents`` table, so the catalog is complete again right after a restart.
+filter and detail requests read). It is a projection fed one way: the engine's
+:class:`~revaer.events.Publisher` applies every event to it synchronously (it never subscribes,
+so it can never miss one), and the engine reconciles it with the restored torrents at every
+start (:meth:`TorrentCatalog.retain`). Its ``run`` actor persists changes to the ``torrents``
+table, so lists are complete right after a restart, before the engine is up.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, assert_never
 
 import trio
 from loguru import logger
 
-from revaer.db import Connection, Database, DatabaseUnavailable, Row
-from revaer.errors import NotFound, RevaerError
-from revaer.events._bus import Event, EventBus, SubscriberLagged, Subscription
+from revaer.db import Connection, Database, DatabaseUnavailable, QueryError, Row
+from revaer.errors import RevaerError
+from revaer.events._bus import Event
 from revaer.events._payloads import (
     Completed,
     FileInfo,
@@ -32,6 +35,7 @@ from revaer.events._payloads import (
     TorrentFailed,
     TorrentRemoved,
     TorrentState,
+    TorrentUpdated,
 )
 from revaer.runtime import Watched
 
@@ -51,6 +55,15 @@ def _iso(at: datetime | None) -> str | None:
 
 def _file_json(f: FileInfo) -> dict[str, Any]:
     return {"index": f.index, "path": f.path, "size": f.size, "priority": f.priority}
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 def _fraction(done: int, total: int) -> float:
@@ -129,6 +142,8 @@ class CatalogStatistics:
     """Id of the last event applied in memory."""
     persisted_id: int
     """Every event up to this id is reflected in PostgreSQL."""
+    rejected_rows: int = 0
+    """Rows PostgreSQL refused (logged and skipped; memory still has them)."""
 
 
 # Column names are the record's field names, in the same order.
@@ -141,12 +156,28 @@ _UPSERT = (
 )
 
 
+def _pg_text(text: str) -> str:
+    # PostgreSQL text and jsonb cannot hold NUL, and asyncpg cannot encode a lone surrogate:
+    # either would make the whole batch fail. The engine cleans names at its edge; this is the
+    # last line of defence for anything else (e.g. a tracker's error message).
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
 def _record_row(r: TorrentRecord) -> tuple[object, ...]:
     values = {c: getattr(r, c) for c in _COLUMNS} | {
+        "name": _pg_text(r.name),
+        "save_path": _pg_text(r.save_path),
+        "last_error": None if r.last_error is None else _pg_text(r.last_error),
         "state": r.state.value,
-        "files": [_file_json(f) for f in r.files],
-        "tags": list(r.tags),
-        "trackers": list(r.trackers),
+        "files": [_file_json(f) | {"path": _pg_text(f.path)} for f in r.files],
+        "tags": [_pg_text(t) for t in r.tags],
+        "trackers": [_pg_text(t) for t in r.trackers],
     }
     return tuple(values[c] for c in _COLUMNS)
 
@@ -171,6 +202,23 @@ async def _write(conn: Connection, deletes: list[str], upserts: list[tuple[objec
             await conn.executemany(_UPSERT, upserts)
 
 
+async def _write_each(
+    conn: Connection, deletes: list[str], upserts: list[tuple[object, ...]]
+) -> list[tuple[object, str]]:
+    """The batch row by row, each in its own savepoint; returns (id, error) of refused rows."""
+    refused: list[tuple[object, str]] = []
+    async with conn.transaction():
+        if deletes:
+            await conn.execute("DELETE FROM torrents WHERE torrent_id = ANY($1::uuid[])", deletes)
+        for row in upserts:
+            try:
+                async with conn.transaction():
+                    await conn.execute(_UPSERT, *row)
+            except Exception as exc:  # noqa: BLE001 -- asyncio side: report, keep the others
+                refused.append((row[0], f"{type(exc).__name__}: {exc}"))
+    return refused
+
+
 class TorrentCatalog:
     """Every torrent's current record, updated from events and persisted by ``run``.
 
@@ -182,6 +230,7 @@ class TorrentCatalog:
 
     def __init__(self, records: Iterable[TorrentRecord] = ()) -> None:
         self._records: dict[str, TorrentRecord] = {r.torrent_id: r for r in records}
+        self._rejected = 0
         self._pending: set[str] = set()
         self._removed: set[str] = set()
         # Whether a pending change should be written without waiting for the progress batch.
@@ -220,71 +269,22 @@ class TorrentCatalog:
             flushes=self._flushes,
             applied_id=self._applied_id,
             persisted_id=self._persisted.value,
+            rejected_rows=self._rejected,
         )
 
-    def register(
-        self,
-        torrent_id: str,
-        *,
-        info_hash: str,
-        name: str,
-        save_path: str,
-        tags: Iterable[str] = (),
-        trackers: Iterable[str] = (),
-        sequential: bool = False,
-    ) -> TorrentRecord:
-        """Record what the engine knows when it adds a torrent (before or with TorrentAdded).
+    def retain(self, torrent_ids: Iterable[str]) -> list[str]:
+        """Drop every record not in ``torrent_ids`` (the torrents the engine restored).
 
-        A record that already exists keeps its state and figures; only these fields change.
+        Returns the ids dropped. Together with the restored ``torrent_added`` events, this makes
+        the catalog match the engine after every start, whatever happened while it was down.
         """
-        now = datetime.now(UTC)
-        fields: dict[str, Any] = {
-            "info_hash": info_hash,
-            "name": name,
-            "save_path": save_path,
-            "tags": tuple(tags),
-            "trackers": tuple(trackers),
-            "sequential": sequential,
-            "updated_at": now,
-        }
-        old = self._records.get(torrent_id)
-        if old is None:
-            record = TorrentRecord(torrent_id=torrent_id, added_at=now, **fields)
-        else:
-            record = replace(old, **fields)
-        return self._store(record, urgent=True)
-
-    def update_meta(
-        self,
-        torrent_id: str,
-        *,
-        name: str | None = None,
-        save_path: str | None = None,
-        tags: Iterable[str] | None = None,
-        trackers: Iterable[str] | None = None,
-        sequential: bool | None = None,
-        file_priorities: Mapping[int, int] | None = None,
-    ) -> TorrentRecord:
-        """Change metadata that no event carries; raises NotFound for an unknown torrent."""
-        old = self._records.get(torrent_id)
-        if old is None:
-            raise NotFound(f"torrent {torrent_id} is not in the catalog")
-        fields: dict[str, Any] = {"updated_at": datetime.now(UTC)}
-        if name is not None:
-            fields["name"] = name
-        if save_path is not None:
-            fields["save_path"] = save_path
-        if tags is not None:
-            fields["tags"] = tuple(tags)
-        if trackers is not None:
-            fields["trackers"] = tuple(trackers)
-        if sequential is not None:
-            fields["sequential"] = sequential
-        if file_priorities is not None:
-            fields["files"] = tuple(
-                replace(f, priority=file_priorities.get(f.index, f.priority)) for f in old.files
-            )
-        return self._store(replace(old, **fields), urgent=True)
+        keep = set(torrent_ids)
+        ghosts = [tid for tid in self._records if tid not in keep]
+        for tid in ghosts:
+            self._remove(tid)
+        if ghosts:
+            _log.info("dropped {} catalog record(s) of torrents that are gone", len(ghosts))
+        return ghosts
 
     def apply(self, event: Event) -> TorrentRecord | None:
         """Update memory from one event; returns the changed record (None if none changed)."""
@@ -299,6 +299,16 @@ class TorrentCatalog:
         match payload:
             case TorrentAdded():
                 return self._added(payload, at)
+            case TorrentUpdated():
+                return self._change(
+                    payload.torrent_id,
+                    at,
+                    name=payload.name,
+                    save_path=payload.download_dir,
+                    sequential=payload.sequential,
+                    tags=payload.tags,
+                    trackers=payload.trackers,
+                )
             case FilesDiscovered():
                 return self._change(
                     payload.torrent_id,
@@ -339,13 +349,21 @@ class TorrentCatalog:
 
     def _added(self, payload: TorrentAdded, at: datetime) -> TorrentRecord:
         old = self._records.get(payload.torrent_id)
+        stored: dict[str, Any] = {
+            "save_path": payload.download_dir,
+            "sequential": payload.sequential,
+            "tags": payload.tags,
+            "trackers": payload.trackers,
+        }
+        added_at = _parse_time(payload.added_at) or (old.added_at if old is not None else at)
         if old is None:
             record = TorrentRecord(
                 torrent_id=payload.torrent_id,
                 info_hash=payload.info_hash,
                 name=payload.name,
-                added_at=at,
+                added_at=added_at,
                 updated_at=at,
+                **stored,
             )
         else:
             # Live figures of a previous session are stale; what was downloaded is not, so a
@@ -372,7 +390,9 @@ class TorrentCatalog:
                 eta_seconds=None,
                 peers=0,
                 seeds=0,
+                added_at=added_at,
                 updated_at=at,
+                **stored,
             )
         return self._store(record, urgent=True)
 
@@ -449,7 +469,16 @@ class TorrentCatalog:
         rows = [_record_row(self._records[i]) for i in sorted(pending) if i in self._records]
         self._writing = True
         try:
-            await db.run(lambda conn: _write(conn, sorted(removed), rows))
+            try:
+                await db.run(lambda conn: _write(conn, sorted(removed), rows))
+            except QueryError as exc:
+                # One row PostgreSQL refuses must not hold back the others, nor crash the
+                # writer into a loop: write them one by one and skip the refused ones.
+                _log.warning("catalog batch refused ({}); writing row by row", exc.detail)
+                refused = await db.run(lambda conn: _write_each(conn, sorted(removed), rows))
+                for torrent_id, why in refused:
+                    self._rejected += 1
+                    _log.error("catalog row of {} refused by PostgreSQL: {}", torrent_id, why)
         except BaseException:
             # Put them back (newer changes made meanwhile win) so the next flush retries them.
             self._pending |= {i for i in pending if i in self._records}
@@ -466,25 +495,19 @@ class TorrentCatalog:
 
     async def run(
         self,
-        bus: EventBus,
         db: Database,
         *,
         flush_interval: float = 1.0,
-        queue_size: int = 8192,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Follow ``bus`` and persist changes until cancelled (or the bus is closed).
+        """Persist changes until cancelled.
 
-        Ready once subscribed. On cancellation the pending changes are written one last time
-        (shielded, at most a few seconds).
+        On cancellation the pending changes are written one last time (shielded, at most a
+        few seconds).
         """
         try:
-            async with trio.open_nursery() as nursery:
-                sub = bus.subscribe(queue_size=queue_size)
-                nursery.start_soon(self._write_loop, db, flush_interval)
-                task_status.started()
-                await self._follow(bus, sub, queue_size)
-                nursery.cancel_scope.cancel()
+            task_status.started()
+            await self._write_loop(db, flush_interval)
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(_FINAL_FLUSH_TIMEOUT) as scope:
                 try:
@@ -493,30 +516,6 @@ class TorrentCatalog:
                     _log.error("final catalog write failed: {}", exc)
             if scope.cancelled_caught:
                 _log.error("final catalog write timed out after {}s", _FINAL_FLUSH_TIMEOUT)
-
-    async def _follow(self, bus: EventBus, sub: Subscription, queue_size: int) -> None:
-        while True:
-            with sub:
-                try:
-                    async for event in sub:
-                        self.apply(event)
-                        self._apply_queued(sub)
-                except SubscriberLagged as exc:
-                    # Missed events are gone; the next ones for each torrent re-establish it.
-                    _log.warning(
-                        "catalog fell behind after event {}; resubscribing", exc.last_delivered_id
-                    )
-                else:
-                    return  # the bus was closed: shutting down
-            sub = bus.subscribe(queue_size=queue_size)
-
-    def _apply_queued(self, sub: Subscription) -> None:
-        # Without a checkpoint in between, so the writer sees a burst of events as one batch.
-        while True:
-            try:
-                self.apply(sub.receive_nowait())
-            except (trio.WouldBlock, trio.EndOfChannel):
-                return
 
     async def _write_loop(self, db: Database, flush_interval: float) -> None:
         last_flush = -math.inf

@@ -24,6 +24,7 @@ __all__ = [
     "TorrentFailed",
     "TorrentRemoved",
     "TorrentState",
+    "TorrentUpdated",
 ]
 
 
@@ -61,13 +62,41 @@ class _Payload:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TorrentAdded(_Payload):
-    """A torrent entered the session (new, or restored at start-up with ``restored``)."""
+    """A torrent entered the session (new, or restored at start-up with ``restored``).
+
+    It carries the torrent's stored settings, so a read model needs no other source.
+    """
 
     kind: ClassVar[str] = "torrent_added"
     torrent_id: str
     info_hash: str
     name: str
     restored: bool = False
+    download_dir: str = ""
+    sequential: bool = False
+    paused: bool = False
+    tags: tuple[str, ...] = ()
+    trackers: tuple[str, ...] = ()
+    max_download_bps: int | None = None
+    max_upload_bps: int | None = None
+    added_at: str | None = None
+    """ISO 8601, when the torrent was first added (kept across restarts)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TorrentUpdated(_Payload):
+    """A torrent's stored settings changed (pause, caps, sequential, location, name)."""
+
+    kind: ClassVar[str] = "torrent_updated"
+    torrent_id: str
+    name: str
+    download_dir: str
+    sequential: bool
+    paused: bool
+    tags: tuple[str, ...]
+    trackers: tuple[str, ...]
+    max_download_bps: int | None
+    max_upload_bps: int | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -165,6 +194,7 @@ class HealthChanged(_Payload):
 
 EventPayload = (
     TorrentAdded
+    | TorrentUpdated
     | FilesDiscovered
     | Progress
     | StateChanged

@@ -9,6 +9,7 @@ Every long-running part of Revaer runs as a child of a :class:`Supervisor`, desc
 
 from revaer.runtime._backoff import Backoff
 from revaer.runtime._health import ComponentHealth, HealthRegistry, HealthSnapshot, HealthState
+from revaer.runtime._runner import describe
 from revaer.runtime._spec import ChildSpec, RestartBudgetExceeded, RestartPolicy
 from revaer.runtime._supervisor import ChildStatistics, Supervisor, SupervisorStatistics
 from revaer.runtime._watch import Watched
@@ -26,4 +27,5 @@ __all__ = [
     "Supervisor",
     "SupervisorStatistics",
     "Watched",
+    "describe",
 ]

@@ -1,4 +1,14 @@
-"""The torrent engine: a real libtorrent session behind typed actors and a handle."""
+"""The torrent engine: a real libtorrent session behind typed actors and a handle.
+
+The session actor is the only writer of engine state (torrents, their stored metadata and
+resume data); everything else sends it commands through :class:`EngineHandle` or reads.
+Exceptions::
+
+    RevaerError
+    └── ServiceUnavailable (503)
+        ├── EngineUnavailable        no session serves commands (starting, restarting, down)
+        └── ResumeStoreUnavailable   the resume directory cannot be written: nothing was stored
+"""
 
 from revaer.torrent._commands import (
     AddedTorrent,
@@ -15,8 +25,9 @@ from revaer.torrent._commands import (
     SetSequential,
 )
 from revaer.torrent._engine import Engine, EngineTuning
-from revaer.torrent._handle import EngineHandle, EngineUnavailable
-from revaer.torrent._resume import ResumeStore, StoredTorrent, TorrentMeta
+from revaer.torrent._handle import EngineHandle, EngineUnavailable, HandleStatistics
+from revaer.torrent._lt import LtSession
+from revaer.torrent._resume import ResumeStore, ResumeStoreUnavailable, StoredTorrent, TorrentMeta
 from revaer.torrent._selection import FLUFF_GLOBS, PRIORITY_NAMES, Selection, compute_priorities
 
 __all__ = [
@@ -29,12 +40,15 @@ __all__ = [
     "EngineHandle",
     "EngineTuning",
     "EngineUnavailable",
+    "HandleStatistics",
+    "LtSession",
     "MoveStorage",
     "PauseTorrent",
     "Reannounce",
     "Recheck",
     "RemoveTorrent",
     "ResumeStore",
+    "ResumeStoreUnavailable",
     "ResumeTorrent",
     "SelectFiles",
     "Selection",

@@ -1,59 +1,22 @@
 """The progress coalescer: at most 10 progress events per second per torrent, latest wins.
 
-It asks libtorrent for the changed torrents (``post_torrent_updates``) every tick; the pump
-hands the answer over without waiting (a full channel just drops an update, since the next
-one is newer). State changes are derived from the same statuses.
+The session actor hands it the statuses of the torrents that changed (without waiting: a full
+queue drops a batch, the next one is newer). It publishes ``progress`` from the latest status
+of each torrent, at most once per interval, and counts payload bytes. It reads engine state
+(to skip torrents that are gone) and writes none: it touches neither libtorrent nor the store.
 """
 
 from __future__ import annotations
 
 import trio
-from loguru import logger
 
-from revaer.events import EventBus, Progress, StateChanged, TorrentState
+from revaer.events import Progress, Publisher
 from revaer.telemetry import Metrics
-from revaer.torrent._lt import LtTorrent
-from revaer.torrent._records import StateUpdate, StatusRecord
-from revaer.torrent._state import EngineState, TorrentEntry
+from revaer.torrent._core import ProgressBatch
+from revaer.torrent._records import StatusRecord
+from revaer.torrent._state import EngineState
 
-__all__ = ["ProgressCoalescer", "derive_state", "publish_state", "state_of"]
-
-_log = logger.bind(actor="progress_coalescer")
-
-_LT_STATES = {
-    "checking_files": TorrentState.CHECKING,
-    "checking_resume_data": TorrentState.CHECKING,
-    "downloading_metadata": TorrentState.FETCHING_METADATA,
-    "downloading": TorrentState.DOWNLOADING,
-    "finished": TorrentState.SEEDING,
-    "seeding": TorrentState.SEEDING,
-}
-
-
-_ACTIVE = frozenset(
-    {
-        TorrentState.CHECKING,
-        TorrentState.FETCHING_METADATA,
-        TorrentState.DOWNLOADING,
-        TorrentState.SEEDING,
-    }
-)
-
-
-def state_of(lt_state: str) -> TorrentState:
-    """The user-facing state for one of libtorrent's states (when not paused)."""
-    return _LT_STATES.get(lt_state, TorrentState.DOWNLOADING)
-
-
-def derive_state(status: StatusRecord) -> TorrentState:
-    """The user-facing state of a libtorrent status."""
-    if status.error:
-        return TorrentState.ERROR
-    if status.moving_storage:
-        return TorrentState.MOVING
-    if status.paused:
-        return TorrentState.QUEUED if status.auto_managed else TorrentState.PAUSED
-    return state_of(status.lt_state)
+__all__ = ["ProgressCoalescer"]
 
 
 def _progress(torrent_id: str, st: StatusRecord) -> Progress:
@@ -73,35 +36,26 @@ def _progress(torrent_id: str, st: StatusRecord) -> Progress:
     )
 
 
-def publish_state(bus: EventBus, entry: TorrentEntry, state: TorrentState) -> None:
-    """Publish ``state_changed`` when ``state`` differs from the last one published."""
-    if state != entry.state:
-        bus.publish(
-            StateChanged(torrent_id=entry.meta.torrent_id, state=state, previous=entry.state)
-        )
-        entry.state = state
-
-
 class ProgressCoalescer:
-    """Turns status updates into ``progress`` and ``state_changed`` events."""
+    """Turns statuses into ``progress`` events, at most one per torrent per ``interval``."""
 
     def __init__(
         self,
         *,
         state: EngineState,
-        bus: EventBus,
-        updates: trio.MemoryReceiveChannel[StateUpdate],
+        publisher: Publisher,
+        samples: trio.MemoryReceiveChannel[ProgressBatch],
         interval: float = 0.1,
         metrics: Metrics | None = None,
     ) -> None:
-        self._metrics = metrics
-        self._transferred: dict[str, tuple[int, int]] = {}
         self._state = state
-        self._bus = bus
-        self._updates = updates
+        self._publisher = publisher
+        self._samples = samples
         self._interval = interval
-        self._latest: dict[LtTorrent, StatusRecord] = {}
+        self._metrics = metrics
+        self._latest: dict[str, StatusRecord] = {}
         self._last_emit: dict[str, float] = {}
+        self._transferred: dict[str, tuple[int, int]] = {}
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Coalesce until cancelled."""
@@ -109,37 +63,30 @@ class ProgressCoalescer:
             nursery.start_soon(self._collect)
             task_status.started()
             while True:
-                session = self._state.session
-                if session is not None:
-                    session.post_torrent_updates()
                 await trio.sleep(self._interval)
                 self._flush()
 
     async def _collect(self) -> None:
-        async for update in self._updates:
-            for status in update.statuses:
-                self._latest[status.ref] = status  # latest wins
+        async for batch in self._samples:
+            for torrent_id, status in batch.samples:
+                self._latest[torrent_id] = status  # latest wins
 
     def _flush(self) -> None:
         now = trio.current_time()
-        pending = self._latest
-        self._latest = {}
-        for ref, status in pending.items():
-            torrent_id = self._state.by_ref.get(ref)
-            entry = self._state.entries.get(torrent_id) if torrent_id else None
-            if entry is None or torrent_id is None:
+        pending, self._latest = self._latest, {}
+        entries = self._state.entries
+        for torrent_id, status in pending.items():
+            if torrent_id not in entries:
+                # Removed meanwhile: no progress after torrent_removed.
+                self._last_emit.pop(torrent_id, None)
+                self._transferred.pop(torrent_id, None)
                 continue
-            publish_state(self._bus, entry, derive_state(status))
             if now - self._last_emit.get(torrent_id, -1.0) < self._interval:
-                self._latest.setdefault(ref, status)  # too soon: keep it for the next tick
+                self._latest.setdefault(torrent_id, status)  # too soon: keep it for next tick
                 continue
             self._last_emit[torrent_id] = now
-            self._bus.publish(_progress(torrent_id, status))
+            self._publisher.publish(_progress(torrent_id, status))
             self._count_bytes(torrent_id, status)
-        if self._metrics is not None:
-            self._metrics.active_torrents.set(
-                sum(1 for e in self._state.entries.values() if e.state in _ACTIVE)
-            )
 
     def _count_bytes(self, torrent_id: str, status: StatusRecord) -> None:
         if self._metrics is None:

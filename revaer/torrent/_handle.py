@@ -1,11 +1,15 @@
-"""EngineHandle: typed async methods that send commands to the session actor."""
+"""EngineHandle: typed async methods that send commands to the session actor.
+
+Stateless checks and parsing happen here, in the caller's task (a bad command never reaches
+the actor, a big .torrent is parsed in parallel with other work); the actor does the rest.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeAlias
+from dataclasses import dataclass
+from typing import Any
 
-import outcome
 import trio
 
 from revaer.errors import ServiceUnavailable
@@ -24,12 +28,12 @@ from revaer.torrent._commands import (
     SetRateLimits,
     SetSequential,
 )
+from revaer.torrent._inbox import CommandRequest, PreparedAdd, Reply, SessionCommand
+from revaer.torrent._lt import parse_magnet, parse_torrent
 from revaer.torrent._state import EngineState
+from revaer.torrent._validate import check_add, check_caps, check_select, torrent_id_of
 
-__all__ = ["CommandEnvelope", "EngineHandle", "EngineUnavailable"]
-
-#: A command and the channel its outcome is sent back on.
-CommandEnvelope: TypeAlias = tuple[Command, trio.MemorySendChannel[outcome.Outcome[Any]]]
+__all__ = ["EngineHandle", "EngineUnavailable", "HandleStatistics"]
 
 
 class EngineUnavailable(ServiceUnavailable):
@@ -39,41 +43,90 @@ class EngineUnavailable(ServiceUnavailable):
     slug = "engine-unavailable"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandleStatistics:
+    """What :meth:`EngineHandle.statistics` returns."""
+
+    running: bool
+    queued: int
+    """Commands (and internal messages) waiting in the session's inbox."""
+
+
+async def prepare_add(command: AddTorrent) -> PreparedAdd:
+    """Check and parse an add (``ValidationFailed`` with pointers); off the event loop."""
+    check_add(command)
+    if command.magnet is not None:
+        source = parse_magnet(command.magnet)
+    else:
+        assert command.metainfo is not None
+        source = await trio.to_thread.run_sync(parse_torrent, command.metainfo)
+    if command.trackers:
+        source.add_trackers(command.trackers)
+    return PreparedAdd(command=command, torrent_id=torrent_id_of(command.torrent_id), source=source)
+
+
 class EngineHandle:
     """What the API (and tests) use to drive the engine; safe to share between tasks."""
 
-    def __init__(
-        self,
-        state: EngineState,
-        commands: trio.MemorySendChannel[CommandEnvelope],
-        *,
-        timeout: float = 30.0,
-    ) -> None:
+    def __init__(self, state: EngineState, *, timeout: float = 30.0) -> None:
         self._state = state
-        self._commands = commands
         self._timeout = timeout
 
     @property
     def running(self) -> bool:
-        """Whether the session actor is up."""
-        return self._state.running
+        """Whether the session actor is serving commands."""
+        return self._state.running and self._state.inbox is not None
+
+    def statistics(self) -> HandleStatistics:
+        """Whether the engine runs, and how much waits for it."""
+        inbox = self._state.inbox
+        queued = inbox.statistics().current_buffer_used if inbox is not None else 0
+        return HandleStatistics(running=self.running, queued=queued)
 
     async def call(self, command: Command) -> Any:
-        """Send ``command`` and wait for its outcome; commands are never dropped silently."""
-        if not self._state.running:
-            raise EngineUnavailable("the torrent engine is not running")
-        reply_send, reply_receive = trio.open_memory_channel[outcome.Outcome[Any]](1)
+        """Send ``command`` and wait for its outcome; commands are never dropped silently.
+
+        Raises what the command raises (``ValidationFailed``, ``NotFound``, ``Conflict``, …),
+        ``EngineUnavailable`` when no session serves commands or it stopped before answering,
+        and ``ServiceUnavailable`` (with ``retry-after``) when its queue is full. A command
+        whose caller stopped waiting is dropped unless it had already started.
+        """
+        # A checkpoint on every path, as trio's own calls do: a caller looping on refusals
+        # must not starve the engine it waits for.
+        await trio.lowlevel.checkpoint()
+        request: SessionCommand
+        if isinstance(command, AddTorrent):
+            request = await prepare_add(command)
+        else:
+            if isinstance(command, SelectFiles):
+                check_select(command)
+            elif isinstance(command, SetRateLimits):
+                check_caps(command.download_bps, command.upload_bps)
+            request = command
+        inbox = self._state.inbox
+        if inbox is None or not self._state.running:
+            raise EngineUnavailable("the torrent engine is not running", headers=_RETRY)
+        reply = Reply()
         try:
-            self._commands.send_nowait((command, reply_send))
+            inbox.send_nowait(CommandRequest(command=request, reply=reply))
         except trio.WouldBlock:
             raise ServiceUnavailable(
-                "the torrent engine is busy; retry shortly", headers={"retry-after": "1"}
+                "the torrent engine is busy; retry shortly", headers=_RETRY
             ) from None
-        with trio.move_on_after(self._timeout):
-            async with reply_receive:
-                result = await reply_receive.receive()
-            return result.unwrap()
-        raise EngineUnavailable(f"the torrent engine did not answer within {self._timeout:g} s")
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            raise EngineUnavailable("the torrent engine is restarting", headers=_RETRY) from None
+        try:
+            with trio.move_on_after(self._timeout):
+                result = await reply.wait()
+                return result.unwrap()
+        finally:
+            if not reply.answered:
+                reply.abandoned = True
+        raise EngineUnavailable(
+            f"the torrent engine did not answer within {self._timeout:g} s; "
+            "the command was dropped unless it had started",
+            headers=_RETRY,
+        )
 
     async def add(self, command: AddTorrent) -> AddedTorrent:
         """Add a magnet or .torrent."""
@@ -133,9 +186,12 @@ class EngineHandle:
         await self.call(Recheck(torrent_id=torrent_id))
 
     async def move(self, torrent_id: str, download_dir: str) -> None:
-        """Move the data to ``download_dir``."""
+        """Move the data to ``download_dir`` (confirmed later by a storage alert)."""
         await self.call(MoveStorage(torrent_id=torrent_id, download_dir=download_dir))
 
     async def connect_peer(self, torrent_id: str, host: str, port: int) -> None:
         """Dial a peer."""
         await self.call(ConnectPeer(torrent_id=torrent_id, host=host, port=port))
+
+
+_RETRY = {"retry-after": "1"}

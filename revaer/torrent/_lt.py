@@ -7,15 +7,22 @@ callers run the blocking calls (adds, status reads) in a worker thread.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import libtorrent as lt
+from loguru import logger
 
 from revaer.errors import InvalidParam, ValidationFailed
 from revaer.events import FileInfo
+from revaer.torrent._limits import MAX_TRACKERS
 from revaer.torrent._records import (
+    AddFinished,
     AlertRecord,
+    AlertsDropped,
+    DataDeleteFailed,
     FileError,
     ListenResult,
     LtStateChanged,
@@ -33,6 +40,7 @@ from revaer.torrent._records import (
     TorrentSourceInfo,
     TrackerError,
 )
+from revaer.torrent._text import clean_name
 
 __all__ = [
     "ALERT_MASK",
@@ -42,7 +50,10 @@ __all__ = [
     "parse_magnet",
     "parse_torrent",
     "read_resume",
+    "trust_pieces_on_disk",
 ]
+
+_log = logger.bind(actor="alert_pump")
 
 #: Alerts the engine consumes: status (state, finished, metadata, resume data), errors,
 #: storage moves, tracker errors.
@@ -62,6 +73,9 @@ _STATES = {
     lt.torrent_status.states.checking_resume_data: "checking_resume_data",
 }
 _MAX_METAINFO_FILES = 100_000
+# The default (2,000) overflows while 10,000 torrents are restored: each add posts several
+# alerts, and a lost add_torrent_alert would leave its add unanswered.
+_ALERT_QUEUE_SIZE = 500_000
 
 
 class AddParams:
@@ -88,6 +102,16 @@ class AddParams:
             return None
         return bool(self._params.flags & lt.torrent_flags.sequential_download)
 
+    @property
+    def incomplete(self) -> bool:
+        """Whether resume data says some piece is still missing (a torrent with metadata)."""
+        ti = self._params.ti
+        if ti is None:
+            return False
+        count = ti.num_pieces()
+        have = self._params.have_pieces  # a bitfield: padded to whole bytes
+        return len(have) < count or not all(have[:count])
+
     def add_trackers(self, trackers: Sequence[str]) -> None:
         """Announce to these trackers too."""
         self._params.trackers = [*self._params.trackers, *trackers]
@@ -99,6 +123,11 @@ class AddParams:
 
 def _invalid(field: str, message: str) -> ValidationFailed:
     return ValidationFailed([InvalidParam(pointer="/" + field, message=message)])
+
+
+def _check_tracker_count(params: lt.add_torrent_params, field: str) -> None:
+    if len(params.trackers) > MAX_TRACKERS:
+        raise _invalid(field, f"lists {len(params.trackers)} trackers; at most {MAX_TRACKERS}")
 
 
 def _hashes(ih: lt.info_hash_t) -> tuple[str, tuple[str, ...]]:
@@ -171,14 +200,19 @@ def parse_torrent(data: bytes) -> AddParams:
     except RuntimeError as exc:
         raise _invalid("metainfo", f"is not a valid torrent file: {exc}") from None
     _check_raw_paths(data)
+    _check_tracker_count(params, "metainfo")
     ti = params.ti
     assert ti is not None
     key, hashes = _hashes(ti.info_hashes())
-    files, total = _files_of(ti)
+    try:
+        files, total = _files_of(ti)
+        name = clean_name(ti.name())
+    except UnicodeDecodeError:
+        raise _invalid("metainfo", "has names that are not valid UTF-8") from None
     info = TorrentSourceInfo(
         info_hash=key,
         info_hashes=hashes,
-        name=ti.name(),
+        name=name,
         has_metadata=True,
         files=files,
         total_size=total,
@@ -197,10 +231,15 @@ def parse_magnet(uri: str) -> AddParams:
     key, hashes = _hashes(params.info_hashes)
     if set(key) == {"0"}:
         raise _invalid("magnet", "has an all-zero info hash")
+    _check_tracker_count(params, "magnet")
+    try:
+        name = clean_name(params.name) or key
+    except UnicodeDecodeError:
+        raise _invalid("magnet", "its name (dn) is not valid UTF-8") from None
     info = TorrentSourceInfo(
         info_hash=key,
         info_hashes=hashes,
-        name=params.name or key,
+        name=name,
         has_metadata=False,
         files=(),
         total_size=0,
@@ -219,15 +258,18 @@ def read_resume(blob: bytes) -> AddParams:
     key, hashes = _hashes(params.info_hashes)
     files: tuple[FileInfo, ...] = ()
     total = piece_length = 0
-    name = params.name or key
-    if params.ti is not None:
-        files, total = _files_of(params.ti)
-        piece_length = params.ti.piece_length()
-        name = params.ti.name()
+    try:
+        name = params.name or key
+        if params.ti is not None:
+            files, total = _files_of(params.ti)
+            piece_length = params.ti.piece_length()
+            name = params.ti.name()
+    except UnicodeDecodeError:
+        raise _invalid("resume", "has names that are not valid UTF-8") from None
     info = TorrentSourceInfo(
         info_hash=key,
         info_hashes=hashes,
-        name=name,
+        name=clean_name(name),
         has_metadata=params.ti is not None,
         files=files,
         total_size=total,
@@ -235,6 +277,91 @@ def read_resume(blob: bytes) -> AddParams:
         trackers=tuple(params.trackers),
     )
     return AddParams(params, info, from_resume=True)
+
+
+def trust_pieces_on_disk(source: AddParams, save_path: str) -> int:
+    """Record as had the pieces that are on disk and valid but missing from the resume data.
+
+    After an unclean stop the resume data can be older than the files: pieces written since
+    are on disk, yet libtorrent would fetch them again. Only pieces whose every byte is backed
+    by data (no hole, no missing file) are read and checked against their v1 hash, so the
+    regions never written cost two ``lseek`` calls a piece. Returns how many pieces were added.
+    v2-only torrents (no v1 piece hashes) are left as they are. Blocks: call it in a thread.
+    """
+    params = source._params
+    ti = params.ti
+    if ti is None or not ti.info_hashes().has_v1():
+        return 0
+    count = ti.num_pieces()
+    have = list(params.have_pieces)[:count]
+    have += [False] * (count - len(have))
+    if all(have):
+        return 0
+    found = 0
+    with _PieceReader(ti.layout(), save_path) as reader:
+        for piece in range(count):
+            if have[piece]:
+                continue
+            data = reader.read(ti.map_block(piece, 0, ti.piece_size(piece)))
+            digest = hashlib.sha1(data, usedforsecurity=False).digest() if data else None
+            if digest is not None and digest == ti.hash_for_piece(piece):
+                have[piece] = True
+                found += 1
+    if found:
+        params.have_pieces = have
+    return found
+
+
+class _PieceReader:
+    """Reads a piece's bytes from its files, but only where the files hold data."""
+
+    def __init__(self, layout: lt.file_storage, save_path: str) -> None:
+        self._layout = layout
+        self._save_path = save_path
+        self._fds: dict[int, int | None] = {}
+
+    def __enter__(self) -> _PieceReader:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for fd in self._fds.values():
+            if fd is not None:
+                os.close(fd)
+
+    def _fd(self, index: int) -> int | None:
+        if index not in self._fds:
+            path = self._layout.file_path(index, self._save_path)
+            try:
+                self._fds[index] = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except OSError:
+                self._fds[index] = None
+        return self._fds[index]
+
+    def read(self, slices: Iterable[Any]) -> bytes | None:
+        chunks: list[bytes] = []
+        for part in slices:
+            index, offset, size = int(part.file_index), int(part.offset), int(part.size)
+            if self._layout.file_flags(index) & lt.file_storage.flag_pad_file:
+                chunks.append(bytes(size))  # padding is zeros and never on disk
+                continue
+            fd = self._fd(index)
+            if fd is None or not _all_data(fd, offset, size):
+                return None
+            chunk = os.pread(fd, size, offset)
+            if len(chunk) != size:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _all_data(fd: int, offset: int, size: int) -> bool:
+    """Whether ``size`` bytes from ``offset`` are all written data (no hole, not past the end)."""
+    try:
+        return os.lseek(fd, offset, os.SEEK_DATA) == offset and (
+            os.lseek(fd, offset, os.SEEK_HOLE) >= offset + size
+        )
+    except OSError:  # ENXIO: at or past the end of the file
+        return False
 
 
 class LtTorrent:
@@ -334,6 +461,15 @@ class LtTorrent:
         return _status(self._h.status(), self)
 
 
+def _all_hashes(ih: lt.info_hash_t) -> tuple[str, ...]:
+    found: list[str] = []
+    if ih.has_v1():
+        found.append(str(ih.v1))
+    if ih.has_v2():
+        found.append(str(ih.v2))
+    return tuple(found)
+
+
 def _error_text(err: lt.error_code) -> str | None:
     return str(err.message()) if err.value() else None
 
@@ -357,6 +493,7 @@ def _status(st: lt.torrent_status, ref: LtTorrent | None = None) -> StatusRecord
         num_seeds=int(st.num_seeds),
         all_time_download=int(st.all_time_download),
         all_time_upload=int(st.all_time_upload),
+        session_download=int(st.total_payload_download),
         error=_error_text(st.errc),
         save_path=str(st.save_path),
         sequential=bool(flags & lt.torrent_flags.sequential_download),
@@ -364,10 +501,24 @@ def _status(st: lt.torrent_status, ref: LtTorrent | None = None) -> StatusRecord
     )
 
 
-def _convert(a: lt.alert) -> AlertRecord | None:
+def _convert(a: lt.alert) -> AlertRecord | None:  # noqa: PLR0911 -- one branch per alert type
     # Runs before the next pop_alerts: copy what is needed, keep nothing of the alert.
     if isinstance(a, lt.state_update_alert):
         return StateUpdate(statuses=tuple(_status(st) for st in a.status))
+    if isinstance(a, lt.add_torrent_alert):
+        failed = bool(a.error.value())
+        return AddFinished(
+            ref=None if failed else LtTorrent(a.handle),
+            info_hashes=_all_hashes(a.params.info_hashes),
+            error=str(a.error.message()) if failed else None,
+        )
+    if isinstance(a, lt.torrent_delete_failed_alert):
+        hashes = _all_hashes(a.info_hashes)
+        return DataDeleteFailed(
+            info_hash=hashes[0] if hashes else "", message=str(a.error.message())
+        )
+    if isinstance(a, lt.alerts_dropped_alert):
+        return AlertsDropped(message=str(a.message()))
     if isinstance(a, lt.torrent_alert):
         ref = LtTorrent(a.handle)
         return _convert_torrent_alert(a, ref)
@@ -410,26 +561,36 @@ def _convert_torrent_alert(a: lt.torrent_alert, ref: LtTorrent) -> AlertRecord |
 
 
 class LtSession:
-    """The ``lt.session``; only the session actor creates one."""
+    """The ``lt.session``; only the session actor creates one, and calls it one call at a time."""
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
-        pack: dict[str, Any] = {"alert_mask": ALERT_MASK, **settings}
+        pack: dict[str, Any] = {
+            "alert_mask": ALERT_MASK,
+            "alert_queue_size": _ALERT_QUEUE_SIZE,
+            **settings,
+        }
         # settings_pack exists only as a TypedDict in the stubs; a plain dict is what it takes.
-        self._ses = lt.session(pack)  # type: ignore[call-overload]
+        self._ses: lt.session | None = lt.session(pack)  # type: ignore[call-overload]
+
+    @property
+    def _live(self) -> lt.session:
+        if self._ses is None:
+            raise RuntimeError("the libtorrent session is closed")
+        return self._ses
 
     def apply_settings(self, settings: Mapping[str, Any]) -> None:
         """Change session settings live."""
-        self._ses.apply_settings(dict(settings))
+        self._live.apply_settings(dict(settings))  # type: ignore[arg-type]  # see __init__
 
     def get_settings(self) -> dict[str, Any]:
         """The settings in effect."""
-        return dict(self._ses.get_settings())
+        return dict(self._live.get_settings())
 
     def listen_port(self) -> int:
         """The TCP port peers reach us on."""
-        return int(self._ses.listen_port())
+        return int(self._live.listen_port())
 
-    def add(
+    def async_add(
         self,
         source: AddParams,
         *,
@@ -440,8 +601,12 @@ class LtSession:
         upload_bps: int | None,
         priorities: Sequence[int] | None = None,
         peers: Iterable[tuple[str, int]] = (),
-    ) -> LtTorrent:
-        """Add a torrent; raises ``ValidationFailed`` for what libtorrent refuses."""
+    ) -> None:
+        """Start adding a torrent; an ``AddFinished`` record reports the outcome.
+
+        Nothing waits here for libtorrent's network thread, so thousands of adds (a restore)
+        are posted in one call and answered in a few alert batches.
+        """
         params = source._params
         params.save_path = save_path
         flags = params.flags | lt.torrent_flags.duplicate_is_error
@@ -449,6 +614,8 @@ class LtSession:
         flags = (flags | lt.torrent_flags.paused) if paused else (flags & ~lt.torrent_flags.paused)
         if sequential:
             flags |= lt.torrent_flags.sequential_download
+        else:
+            flags &= ~lt.torrent_flags.sequential_download
         params.flags = flags
         params.download_limit = download_bps or -1
         params.upload_limit = upload_bps or -1
@@ -456,41 +623,60 @@ class LtSession:
             params.file_priorities = list(priorities)
         if peers:
             params.peers = [*params.peers, *peers]
-        try:
-            return LtTorrent(self._ses.add_torrent(params))
-        except RuntimeError as exc:
-            raise _invalid("metainfo", f"libtorrent refused the torrent: {exc}") from None
+        self._live.async_add_torrent(params)
 
     def remove(self, torrent: LtTorrent, *, delete_files: bool) -> None:
-        """Remove a torrent, optionally deleting its files."""
+        """Remove a torrent, optionally deleting its files (asynchronously)."""
         option = lt.session.delete_files if delete_files else 0
-        self._ses.remove_torrent(torrent._h, option)
+        self._live.remove_torrent(torrent._h, option)
+
+    def request_resume(self, torrents: Iterable[LtTorrent], *, only_if_modified: bool) -> int:
+        """Ask for resume data of each torrent (answered by resume alerts); returns how many."""
+        count = 0
+        for torrent in torrents:
+            torrent.save_resume_data(only_if_modified=only_if_modified)
+            count += 1
+        return count
 
     def set_alert_fd(self, fd: int) -> None:
         """libtorrent writes a byte to ``fd`` when alerts are waiting (no Python callback)."""
-        self._ses.set_alert_fd(fd)
+        self._live.set_alert_fd(fd)
 
     def pop_alerts(self) -> list[AlertRecord]:
-        """Take every waiting alert, copied into records at once."""
+        """Take every waiting alert, copied into records at once.
+
+        An alert that cannot be copied (an unexpected value in it) is logged and skipped: one
+        odd alert must not stop every other one from being delivered.
+        """
         records: list[AlertRecord] = []
-        for alert in self._ses.pop_alerts():
-            record = _convert(alert)
+        for alert in self._live.pop_alerts():
+            try:
+                record = _convert(alert)
+            except Exception as exc:  # noqa: BLE001 -- skip the one alert, keep the rest
+                _log.warning("skipped a {} alert: {!r}", type(alert).__name__, exc)
+                continue
             if record is not None:
                 records.append(record)
         return records
 
     def wait_for_alert(self, timeout_ms: int) -> bool:
         """Block (GIL released) until an alert is waiting or the timeout passes."""
-        return self._ses.wait_for_alert(timeout_ms) is not None
+        return self._live.wait_for_alert(timeout_ms) is not None
 
     def post_torrent_updates(self) -> None:
         """Ask for one ``state_update_alert`` with the torrents that changed."""
-        self._ses.post_torrent_updates()
+        self._live.post_torrent_updates()
 
     def torrents(self) -> list[LtTorrent]:
         """Every torrent in the session."""
-        return [LtTorrent(h) for h in self._ses.get_torrents()]
+        return [LtTorrent(h) for h in self._live.get_torrents()]
 
     def pause(self) -> None:
         """Stop all transfer (used on shutdown before the final resume save)."""
-        self._ses.pause()
+        self._live.pause()
+
+    def close(self) -> None:
+        """Destroy the session; blocks until libtorrent's threads are down (call it off-loop)."""
+        session, self._ses = self._ses, None
+        # The last reference: libtorrent's destructor runs here, in the caller's thread.
+        del session

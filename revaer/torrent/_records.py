@@ -1,7 +1,7 @@
 """Plain frozen copies of what libtorrent reports, safe to keep and to send over channels.
 
 ``_lt`` copies every alert it needs into one of these before the next ``pop_alerts``;
-nothing outside ``_lt`` ever sees a libtorrent object (handles travel as ``TorrentRef``).
+nothing outside ``_lt`` ever sees a libtorrent object (handles travel as ``LtTorrent``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ if TYPE_CHECKING:
     from revaer.torrent._lt import LtTorrent
 
 __all__ = [
+    "AddFinished",
     "AlertRecord",
+    "AlertsDropped",
+    "DataDeleteFailed",
     "FileError",
     "ListenResult",
     "LtStateChanged",
@@ -71,6 +74,8 @@ class StatusRecord:
     num_seeds: int
     all_time_download: int
     all_time_upload: int
+    session_download: int
+    """Payload bytes received since this session added the torrent."""
     error: str | None
     save_path: str
     sequential: bool
@@ -82,6 +87,31 @@ class StateUpdate:
     """``state_update_alert``: the torrents whose status changed since the last post."""
 
     statuses: tuple[StatusRecord, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddFinished:
+    """``add_torrent_alert``: an ``async_add`` finished; ``ref`` is None when it failed."""
+
+    ref: LtTorrent | None
+    info_hashes: tuple[str, ...]
+    """The v1 and/or v2 hash of the torrent added (lowercase hex)."""
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertsDropped:
+    """libtorrent's alert queue overflowed and alerts were lost."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DataDeleteFailed:
+    """Deleting a removed torrent's files failed."""
+
+    info_hash: str
+    message: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -189,7 +219,10 @@ class ListenResult:
 
 
 AlertRecord = (
-    StateUpdate
+    AddFinished
+    | AlertsDropped
+    | DataDeleteFailed
+    | StateUpdate
     | LtStateChanged
     | TorrentPaused
     | MetadataReceived

@@ -5,14 +5,19 @@ Layout under the store's directory (``resume_dir``)::
     <torrent_id>.meta.json     TorrentMeta as JSON (selection, priorities, caps, tags, ...)
     <torrent_id>.fastresume    libtorrent's resume data, opaque bytes
     *.corrupt                  damaged files moved aside by load_all (never deleted)
+    clean-shutdown             present only between a complete final save and the next start
 
 Every write goes to a unique temporary file that is fsynced and then renamed over the final
-name, followed by an fsync of the directory: a crash leaves either the old or the new content
-(plus perhaps a ``.tmp`` file, which :meth:`ResumeStore.load_all` removes). The store decides
-nothing about *when* to save, and never sees libtorrent: the session actor hands it bytes.
+name, followed by an fsync of the directory (once per batch): a crash leaves either the old or
+the new content (plus perhaps a ``.tmp`` file, which :meth:`ResumeStore.load_all` removes).
+A torrent's metadata file is what makes it exist: a new torrent's blob is durable before its
+metadata is written, and its metadata is deleted before its blob. The store decides nothing
+about *when* to save, and never sees libtorrent: the session actor (its only user) hands it
+bytes.
 
-Write failures are not raised; they degrade the store's health component and the next
-successful write clears it.
+A failed write or removal degrades the store's health component and raises
+:class:`ResumeStoreUnavailable` (503), so nothing is acknowledged that is not on disk; the next
+successful write clears the failure.
 """
 
 from __future__ import annotations
@@ -26,14 +31,23 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn, TypeVar
 
 import trio
 from loguru import logger
 
+from revaer.errors import ServiceUnavailable
 from revaer.runtime import HealthRegistry
 
-__all__ = ["ResumeStore", "ResumeStoreStatistics", "StoredTorrent", "TorrentMeta"]
+__all__ = [
+    "ResumeStore",
+    "ResumeStoreStatistics",
+    "ResumeStoreUnavailable",
+    "StoredTorrent",
+    "TorrentMeta",
+]
+
+T = TypeVar("T")
 
 FORMAT = 1
 """Version of the ``.meta.json`` document; bumped on an incompatible change."""
@@ -41,6 +55,7 @@ FORMAT = 1
 _META_SUFFIX = ".meta.json"
 _RESUME_SUFFIX = ".fastresume"
 _CORRUPT_SUFFIX = ".corrupt"
+_CLEAN_MARK = "clean-shutdown"
 # Only temporary files this module could have written are removed, nothing else in the directory.
 _TEMP_NAME = re.compile(
     r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -50,6 +65,13 @@ _INFO_HASH = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _MAX_PRIORITY = 7
 
 Source = Literal["magnet", "torrent"]
+
+
+class ResumeStoreUnavailable(ServiceUnavailable):
+    """The resume directory cannot be written (or read): nothing was stored."""
+
+    title = "Resume store unavailable"
+    slug = "resume-store-unavailable"
 
 
 def _check_torrent_id(torrent_id: str) -> None:
@@ -290,7 +312,8 @@ class ResumeStore:
     All file I/O runs in worker threads, one at a time (in call order), so two writes to the
     same file can never interleave and ``load_all`` never sees a write half done. A write
     already in a thread completes even if the caller is cancelled, so shutdown saves are not
-    torn.
+    torn. :meth:`run_io` is the one place that runs file operations (tests override it to
+    slow them down or make them fail).
     """
 
     def __init__(
@@ -305,7 +328,14 @@ class ResumeStore:
         self._failures = 0
         self._last_error: str | None = None
         self._quarantined = 0
-        self._failing = False
+        self._failing: str | None = None
+        # What load_all moved aside: kept in the health reason until the next load.
+        self._notices: list[str] = []
+
+    @property
+    def directory(self) -> Path:
+        """The resume directory."""
+        return self._directory
 
     def statistics(self) -> ResumeStoreStatistics:
         """Counters since this store was created."""
@@ -316,56 +346,93 @@ class ResumeStore:
             quarantined=self._quarantined,
         )
 
-    async def save_meta(self, meta: TorrentMeta) -> bool:
-        """Write ``<id>.meta.json`` atomically; False (and health degraded) when it failed."""
-        return await self._save(self._path(meta.torrent_id, _META_SUFFIX), _encode(meta))
+    async def run_io(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run one blocking file operation in the store's worker thread."""
+        return await trio.to_thread.run_sync(fn, *args, limiter=self._limiter)
 
-    async def save_resume(self, torrent_id: str, blob: bytes) -> bool:
-        """Write ``<id>.fastresume`` atomically; False (and health degraded) when it failed.
+    async def save_meta(self, meta: TorrentMeta) -> None:
+        """Write ``<id>.meta.json`` atomically; ``ResumeStoreUnavailable`` when it failed."""
+        await self._write([(self._path(meta.torrent_id, _META_SUFFIX), _encode(meta))])
+
+    async def save_metas(self, metas: Sequence[TorrentMeta]) -> None:
+        """Write several metadata files with one directory sync."""
+        await self._write([(self._path(m.torrent_id, _META_SUFFIX), _encode(m)) for m in metas])
+
+    async def save_resume(self, torrent_id: str, blob: bytes) -> None:
+        """Write ``<id>.fastresume`` atomically; ``ResumeStoreUnavailable`` when it failed.
 
         Raises ``ValueError`` when ``torrent_id`` is not a canonical UUID string.
         """
-        return await self._save(self._path(torrent_id, _RESUME_SUFFIX), blob)
+        await self._write([(self._path(torrent_id, _RESUME_SUFFIX), blob)])
+
+    async def save_resumes(self, blobs: Mapping[str, bytes]) -> None:
+        """Write several resume blobs with one directory sync."""
+        await self._write([(self._path(tid, _RESUME_SUFFIX), b) for tid, b in blobs.items()])
+
+    async def save_torrent(self, meta: TorrentMeta, blob: bytes | None) -> None:
+        """Store a new torrent: its blob durably first, then the metadata that makes it exist.
+
+        A crash in between leaves an orphan blob, which ``load_all`` deletes; never metadata
+        without the blob a .torrent needs to be restored.
+        """
+        if blob is not None:
+            await self.save_resume(meta.torrent_id, blob)
+        await self.save_meta(meta)
 
     async def remove(self, torrent_id: str) -> None:
         """Delete both files of a torrent; files that do not exist are fine.
 
-        A failure degrades health (the torrent would come back at the next start) but is not
-        raised. Raises ``ValueError`` when ``torrent_id`` is not a canonical UUID string.
+        ``ResumeStoreUnavailable`` when they could not be deleted (the torrent would come back
+        at the next start, so the caller must keep it). Raises ``ValueError`` when
+        ``torrent_id`` is not a canonical UUID string.
         """
-        # Metadata first: if we crash in between, an orphan blob is ignored at load, whereas
+        # Metadata first: if we crash in between, an orphan blob is deleted at load, whereas
         # a metadata file left alone would bring the removed torrent back.
         paths = (self._path(torrent_id, _META_SUFFIX), self._path(torrent_id, _RESUME_SUFFIX))
         try:
-            await trio.to_thread.run_sync(_remove_files, paths, limiter=self._limiter)
+            await self.run_io(_remove_files, paths)
         except OSError as exc:
-            self._failed(f"cannot remove {_error_path(exc, paths[0])}: {_strerror(exc)}")
+            self._raise(f"cannot remove {_error_path(exc, paths[0])}: {_strerror(exc)}")
+        self._succeeded()
+
+    async def take_clean_mark(self) -> bool:
+        """Whether the previous run ended with a complete final save; the mark is consumed.
+
+        Until :meth:`mark_clean` is called again, a crash counts as an unclean stop.
+        """
+        path = self._directory / _CLEAN_MARK
+        try:
+            return await self.run_io(_take_file, path)
+        except OSError as exc:
+            self._raise(f"cannot remove {path}: {_strerror(exc)}")
+
+    async def mark_clean(self) -> None:
+        """Record that every resume blob is current (the end of a complete final save)."""
+        await self._write([(self._directory / _CLEAN_MARK, b"1\n")])
 
     async def load_all(self) -> list[StoredTorrent]:
         """Every stored torrent, oldest ``added_at`` first; empty when the directory is missing.
 
         A metadata file that cannot be read or parsed, or a blob that cannot be read, is moved
         aside to ``<name>.corrupt`` (never deleted), logged and reported as degraded health;
-        the torrent is skipped (or loaded without its blob). Leftover ``.tmp`` files of an
-        interrupted write are removed. A directory that exists but cannot be listed degrades
-        health and raises the ``OSError``: starting with no torrents would hide them all.
+        the torrent is skipped (or loaded without its blob). So is the metadata of a .torrent
+        whose blob is missing (it cannot be restored). Leftover ``.tmp`` files of an
+        interrupted write and orphan blobs (an add interrupted before its metadata) are
+        removed. A directory that exists but cannot be listed degrades health and raises
+        ``ResumeStoreUnavailable``: starting with no torrents would hide them all.
         """
         try:
-            scan = await trio.to_thread.run_sync(self._scan, limiter=self._limiter)
+            scan = await self.run_io(self._scan)
         except OSError as exc:
-            reason = f"cannot read {self._directory}: {_strerror(exc)}"
-            self._failed(reason)
-            raise
+            self._raise(f"cannot read {self._directory}: {_strerror(exc)}")
         for path, why in scan.quarantined:
             self._log.warning("moved damaged file aside to {path}: {why}", path=path, why=why)
         for problem in scan.problems:
             self._log.warning("{problem}", problem=problem)
         self._quarantined += len(scan.quarantined)
-        if scan.quarantined or scan.problems:
-            reasons = [f"moved aside damaged {path}" for path, _ in scan.quarantined]
-            self._health.degraded(self._component, "; ".join(reasons + scan.problems))
-        else:
-            self._health.ok(self._component)
+        self._notices = [f"moved aside damaged {path}" for path, _ in scan.quarantined]
+        self._notices += scan.problems
+        self._report()
         self._log.info("loaded {count} torrent(s)", count=len(scan.torrents))
         return scan.torrents
 
@@ -373,30 +440,46 @@ class ResumeStore:
         _check_torrent_id(torrent_id)
         return self._directory / f"{torrent_id}{suffix}"
 
-    async def _save(self, path: Path, data: bytes) -> bool:
+    async def _write(self, items: Sequence[tuple[Path, bytes]]) -> None:
+        if not items:
+            return
         try:
-            await trio.to_thread.run_sync(_write_atomically, path, data, limiter=self._limiter)
+            await self.run_io(_write_atomically, self._directory, items)
         except OSError as exc:
-            self._failed(f"cannot write {path}: {_strerror(exc)}")
-            return False
-        self._saves += 1
-        if self._failing:
-            self._failing = False
-            self._log.info("writing again")
-        self._health.ok(self._component)
-        return True
+            # The final name, not the temporary file's (which tells an operator nothing).
+            if len(items) == 1:
+                where = str(items[0][0])
+            else:
+                where = f"{len(items)} files in {self._directory}"
+            self._raise(f"cannot write {where}: {_strerror(exc)}")
+        self._saves += len(items)
+        self._succeeded()
 
-    def _failed(self, reason: str) -> None:
+    def _succeeded(self) -> None:
+        if self._failing is not None:
+            self._failing = None
+            self._log.info("writing again")
+        self._report()
+
+    def _report(self) -> None:
+        reasons = ([self._failing] if self._failing else []) + self._notices
+        if reasons:
+            self._health.degraded(self._component, "; ".join(reasons))
+        else:
+            self._health.ok(self._component)
+
+    def _raise(self, reason: str) -> NoReturn:
         self._failures += 1
         self._last_error = reason
-        self._health.degraded(self._component, reason)
         # Periodic saves of many torrents would repeat the same error every few seconds:
         # warn once per outage, the rest at debug level.
-        if self._failing:
+        if self._failing is not None:
             self._log.debug("{reason}", reason=reason)
         else:
             self._log.warning("{reason}", reason=reason)
-        self._failing = True
+        self._failing = reason
+        self._report()
+        raise ResumeStoreUnavailable(reason)
 
     def _scan(self) -> _Scan:
         """Runs in a worker thread: read everything, clean up, quarantine the damaged."""
@@ -409,13 +492,10 @@ class ResumeStore:
         for name in names:
             path = self._directory / name
             if _TEMP_NAME.fullmatch(name):
-                try:
-                    path.unlink(missing_ok=True)
-                except OSError as exc:
-                    scan.problems.append(f"cannot remove {path}: {_strerror(exc)}")
-                changed = True
+                changed |= _unlink(path, scan)
             elif name.endswith(_META_SUFFIX):
                 changed |= self._load_one(path, name.removesuffix(_META_SUFFIX), scan)
+        changed |= self._remove_orphans(scan)
         if changed:
             try:
                 _fsync_directory(self._directory)
@@ -426,11 +506,25 @@ class ResumeStore:
         )
         return scan
 
+    def _remove_orphans(self, scan: _Scan) -> bool:
+        """Delete blobs of adds interrupted before their metadata; True when one was."""
+        names = {entry.name for entry in os.scandir(self._directory)}
+        removed = False
+        for name in names:
+            stem = name.removesuffix(_RESUME_SUFFIX)
+            if (
+                name.endswith(_RESUME_SUFFIX)
+                and _is_torrent_id(stem)
+                and f"{stem}{_META_SUFFIX}" not in names
+                # A blob whose metadata was moved aside is kept with it, for recovery.
+                and not any(n.startswith(f"{stem}{_META_SUFFIX}") for n in names)
+            ):
+                removed |= _unlink(self._directory / name, scan)
+        return removed
+
     def _load_one(self, path: Path, stem: str, scan: _Scan) -> bool:
         """Load one torrent into ``scan``; True when a file was moved aside."""
-        try:
-            _check_torrent_id(stem)
-        except ValueError:
+        if not _is_torrent_id(stem):
             return False  # not a name this store writes; leave it alone
         try:
             meta = _read_meta(path, stem)
@@ -439,16 +533,47 @@ class ResumeStore:
             _quarantine(path, _describe(exc), scan)
             return True
         resume_path = self._directory / f"{stem}{_RESUME_SUFFIX}"
+        moved = False
         try:
             resume: bytes | None = resume_path.read_bytes()
         except FileNotFoundError:
             resume = None
         except OSError as exc:
             _quarantine(resume_path, _describe(exc), scan)
-            scan.torrents.append(StoredTorrent(meta=meta, resume=None))
+            resume, moved = None, True
+        if resume is None and meta.source == "torrent":
+            # Without its blob a .torrent has no info dictionary: nothing to restore from.
+            _quarantine(path, "a .torrent's metadata without its resume data", scan)
             return True
         scan.torrents.append(StoredTorrent(meta=meta, resume=resume))
+        return moved
+
+
+def _is_torrent_id(stem: str) -> bool:
+    try:
+        _check_torrent_id(stem)
+    except ValueError:
         return False
+    return True
+
+
+def _unlink(path: Path, scan: _Scan) -> bool:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        scan.problems.append(f"cannot remove {path}: {_strerror(exc)}")
+        return False
+    return True
+
+
+def _take_file(path: Path) -> bool:
+    """Runs in a worker thread: delete ``path`` durably; whether it existed."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    _fsync_directory(path.parent)
+    return True
 
 
 def _read_meta(path: Path, stem: str) -> TorrentMeta:
@@ -474,24 +599,28 @@ def _quarantine(path: Path, why: str, scan: _Scan) -> None:
     scan.quarantined.append((target, why))
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Runs in a worker thread: temp file, fsync, rename over ``path``, fsync the directory."""
-    directory = path.parent
+def _write_atomically(directory: Path, items: Sequence[tuple[Path, bytes]]) -> None:
+    """Runs in a worker thread: each to a temp file and fsync, rename all, fsync the directory."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    temp = directory / f"{path.name}.{uuid.uuid4().hex}.tmp"
-    # 0o600 because tracker URLs in the metadata and the blob often carry private passkeys.
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    temps: list[tuple[Path, Path]] = []
     try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
+        for path, data in items:
+            temp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
+            # 0o600 because tracker URLs in the metadata and the blob often carry private passkeys.
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            temps.append((temp, path))
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+        for temp, path in temps:
+            os.replace(temp, path)
     except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink(missing_ok=True)
+        for temp, _ in temps:
+            with contextlib.suppress(OSError):
+                temp.unlink(missing_ok=True)
         raise
-    # Without this the rename itself may be lost on power failure.
+    # Without this the renames themselves may be lost on power failure.
     _fsync_directory(directory)
 
 

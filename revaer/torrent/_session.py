@@ -1,198 +1,137 @@
-"""The session actor: sole owner of the ``lt.session``; executes commands one at a time.
+"""The session actor: sole owner of the ``lt.session`` and the only writer of engine state.
 
-Every libtorrent call that may block runs in a worker thread (one at a time, in order).
-A torrent's metadata is persisted before it is added, so a crash at any moment either
-restores it on the next start or never added it.
+Each incarnation creates a libtorrent session and an inbox, restores every stored torrent, and
+then handles one message at a time: commands from ``EngineHandle``, alert batches from the
+alert pump, timer ticks and settings. The pump and the ticker are tasks of the incarnation, so
+they always work on its session and they end before it does (a crash of either restarts the
+whole incarnation: they depend on the live session). When it stops it fails every command it
+will not answer, saves the resume data that changed, and closes the session off the loop.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import replace
-from datetime import UTC, datetime
-from functools import partial
-from pathlib import PurePosixPath
-from typing import Any, TypeVar, assert_never
+from dataclasses import dataclass
+from typing import Any, assert_never
 
 import outcome
 import trio
 from loguru import logger
 
 from revaer.config import ConfigSnapshot
-from revaer.errors import Conflict, InvalidParam, NotFound, ValidationFailed
-from revaer.events import EventBus, FilesDiscovered, SelectionReconciled, TorrentAdded
-from revaer.events import TorrentRemoved as TorrentRemovedEvent
+from revaer.errors import RevaerError
+from revaer.events import Publisher, TorrentCatalog
 from revaer.runtime import HealthRegistry, Watched
-from revaer.torrent._commands import (
-    AddedTorrent,
-    AddTorrent,
-    Command,
-    ConnectPeer,
-    MoveStorage,
-    PauseTorrent,
-    Reannounce,
-    Recheck,
-    RemoveTorrent,
-    ResumeTorrent,
-    SelectFiles,
-    SetRateLimits,
-    SetSequential,
+from revaer.telemetry import Metrics
+from revaer.torrent._alerts import AlertHandler, ResumePolicy
+from revaer.torrent._core import ProgressBatch, SessionCore
+from revaer.torrent._execute import DEFERRED, execute
+from revaer.torrent._handle import EngineUnavailable
+from revaer.torrent._inbox import (
+    AlertBatch,
+    ApplySettings,
+    CommandRequest,
+    Inbound,
+    Reply,
+    SaveDue,
 )
-from revaer.torrent._handle import CommandEnvelope
-from revaer.torrent._lt import (
-    AddParams,
-    LtSession,
-    parse_magnet,
-    parse_torrent,
-    read_resume,
-)
-from revaer.torrent._records import ResumeData, ResumeDataFailed
-from revaer.torrent._resume import ResumeStore, StoredTorrent, TorrentMeta
-from revaer.torrent._selection import Selection, compute_priorities, with_priorities
+from revaer.torrent._lt import LtSession
+from revaer.torrent._pump import pump_alerts
+from revaer.torrent._restore import final_save, restore
+from revaer.torrent._resume import ResumeStore, ResumeStoreUnavailable
 from revaer.torrent._settings import guardrails, session_settings
-from revaer.torrent._state import EngineState, TorrentEntry, drain_pipe
+from revaer.torrent._state import EngineState
 
-__all__ = ["SessionActor"]
+__all__ = ["SessionActor", "SessionTiming"]
 
-T = TypeVar("T")
 _log = logger.bind(actor="session")
 _FINAL_SAVE_TIMEOUT = 10.0
+_STOPPED = "the torrent engine stopped before answering; retry shortly"
+
+SessionFactory = Callable[[Mapping[str, Any]], LtSession]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionTiming:
+    """How often the session asks for statuses and saves resume data; its inbox size."""
+
+    update_interval: float
+    """Seconds between ``post_torrent_updates`` (statuses for progress and states)."""
+    resume_interval: float
+    """Seconds between saves of every torrent libtorrent says changed."""
+    resume_policy: ResumePolicy
+    """When a transferring torrent's resume data is saved in between."""
+    inbox_size: int
 
 
 class SessionActor:
-    """Creates the session, restores torrents, serves commands, applies settings live."""
+    """Creates the session, restores torrents, serves its inbox, applies settings live."""
 
     def __init__(
         self,
         *,
         state: EngineState,
-        commands: trio.MemoryReceiveChannel[CommandEnvelope],
         store: ResumeStore,
-        bus: EventBus,
+        publisher: Publisher,
+        samples: trio.MemorySendChannel[ProgressBatch],
         snapshots: Watched[ConfigSnapshot],
         health: HealthRegistry,
+        timing: SessionTiming,
+        catalog: TorrentCatalog | None = None,
+        factory: SessionFactory = LtSession,
         on_guardrail: Callable[[str], None] = lambda _kind: None,
         extra_settings: Mapping[str, Any] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._state = state
-        self._commands = commands
         self._store = store
-        self._bus = bus
+        self._publisher = publisher
+        self._samples = samples
         self._snapshots = snapshots
         self._health = health
+        self._timing = timing
+        self._catalog = catalog
+        self._factory = factory
         self._on_guardrail = on_guardrail
         self._extra = dict(extra_settings or {})
-        self._lt_limiter = trio.CapacityLimiter(1)
-        self._applied: dict[str, Any] = {}
-
-    async def _lt(self, fn: Callable[..., T], *args: Any) -> T:
-        return await trio.to_thread.run_sync(partial(fn, *args), limiter=self._lt_limiter)
-
-    @property
-    def _session(self) -> LtSession:
-        assert self._state.session is not None
-        return self._state.session
+        self._metrics = metrics
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Own a session until cancelled; ready once every stored torrent is restored."""
-        settings = self._settings(self._snapshots.value)
+        limiter = trio.CapacityLimiter(1)
         read_fd, write_fd = os.pipe()
-        os.set_blocking(read_fd, False)
-        os.set_blocking(write_fd, False)
-        session = await self._lt(LtSession, settings)
-        session.set_alert_fd(write_fd)
-        self._applied = settings
-        self._state.session = session
-        self._state.alert_fd = read_fd
         try:
-            await self._restore()
-            self._check_guardrails(self._snapshots.value)
-            self._state.running = True
-            task_status.started()
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._follow_settings)
-                await self._serve()
+            os.set_blocking(read_fd, False)
+            os.set_blocking(write_fd, False)
+            version, snapshot = self._snapshots.version, self._snapshots.value
+            settings = self._settings(snapshot)
+            session = await trio.to_thread.run_sync(self._factory, settings, limiter=limiter)
+            try:
+                await trio.to_thread.run_sync(session.set_alert_fd, write_fd, limiter=limiter)
+                core = SessionCore(
+                    session=session,
+                    state=self._state,
+                    store=self._store,
+                    publisher=self._publisher,
+                    samples=self._samples,
+                    snapshots=self._snapshots,
+                    health=self._health,
+                    metrics=self._metrics,
+                    limiter=limiter,
+                )
+                await _Incarnation(self, core, settings, version).run(read_fd, task_status)
+            finally:
+                # Off the loop (it waits for libtorrent's threads), and before the pipe is
+                # closed: libtorrent must never write to a closed descriptor.
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(session.close, limiter=limiter)
         finally:
-            self._state.running = False
-            with trio.CancelScope(shield=True), trio.move_on_after(_FINAL_SAVE_TIMEOUT):
-                await self._final_save(session, read_fd)
-            self._state.session = None
-            self._state.alert_fd = None
-            self._state.entries.clear()
-            self._state.by_ref.clear()
-            self._state.by_hash.clear()
-            # The session goes first: libtorrent must not write to a closed descriptor.
-            del session
-            trio.lowlevel.notify_closing(read_fd)  # a pump still waiting on it wakes up
             os.close(write_fd)
             os.close(read_fd)
-
-    async def _final_save(self, session: LtSession, read_fd: int) -> None:
-        # The pump is already stopped (shutdown runs in reverse start order), so this drains
-        # the resume alerts itself.
-        entries = list(self._state.entries.values())
-        if not entries:
-            return
-        await self._lt(session.pause)
-        pending = {e.ref: e.meta.torrent_id for e in entries}
-        for entry in entries:
-            await self._lt(entry.ref.save_resume_data)
-        while pending:
-            if not await self._lt(session.wait_for_alert, 500):
-                continue
-            for record in await self._lt(session.pop_alerts):
-                # Only the answers count: pausing also posts alerts for these torrents.
-                if isinstance(record, ResumeData | ResumeDataFailed) and record.ref in pending:
-                    torrent_id = pending.pop(record.ref)
-                    if isinstance(record, ResumeData):
-                        await self._store.save_resume(torrent_id, record.blob)
-        drain_pipe(read_fd)
-        _log.info("saved resume data of {} torrents", len(entries))
-
-    async def _restore(self) -> None:
-        stored = await self._store.load_all()
-        for item in stored:
-            try:
-                await self._restore_one(item)
-            except (ValidationFailed, Conflict) as exc:
-                _log.error("cannot restore torrent {}: {}", item.meta.torrent_id, exc.detail)
-        if stored:
-            _log.info("restored {} torrents", len(self._state.entries))
-
-    async def _restore_one(self, item: StoredTorrent) -> None:
-        meta = item.meta
-        if item.resume is not None:
-            source = read_resume(item.resume)
-        elif meta.magnet is not None:
-            source = parse_magnet(meta.magnet)
-        else:
-            raise ValidationFailed([InvalidParam(pointer="/resume", message="no resume data")])
-        stored_priorities = source.info_priorities
-        stored_sequential = source.info_sequential
-        entry = await self._add_to_session(meta, source, restored=True)
-        if (
-            meta.priorities is not None
-            and stored_priorities
-            and stored_priorities != meta.priorities
-        ):
-            self._bus.publish(
-                SelectionReconciled(
-                    torrent_id=meta.torrent_id,
-                    detail="file priorities in the resume data differed; restored Revaer's",
-                )
-            )
-        if stored_sequential is not None and stored_sequential != meta.sequential:
-            self._bus.publish(
-                SelectionReconciled(
-                    torrent_id=meta.torrent_id,
-                    detail=f"sequential restored to {meta.sequential}",
-                )
-            )
-        entry.completed = meta.completed
 
     # -- settings ----------------------------------------------------------------------------
 
@@ -212,276 +151,187 @@ class SessionActor:
         else:
             self._health.ok("engine_guardrails")
 
-    async def _follow_settings(self) -> None:
-        version = self._snapshots.version
-        while True:
-            version, snapshot = await self._snapshots.wait_newer(version)
-            wanted = self._settings(snapshot)
-            changed = {k: v for k, v in wanted.items() if self._applied.get(k) != v}
-            if changed:
-                await self._lt(self._session.apply_settings, changed)
-                self._applied.update(changed)
-                _log.info("applied engine settings: {}", sorted(changed))
-            self._check_guardrails(snapshot)
 
-    # -- commands ----------------------------------------------------------------------------
+class _Incarnation:
+    """One session's life inside ``SessionActor.run``: restore, serve, wind down."""
 
-    async def _serve(self) -> None:
-        async for command, reply in self._commands:
-            result = await outcome.acapture(self._execute, command)
-            try:
-                reply.send_nowait(result)
-            except (trio.WouldBlock, trio.BrokenResourceError):
-                pass  # the caller gave up waiting (timeout); the command still took effect
-            finally:
-                await reply.aclose()
-
-    async def _execute(self, command: Command) -> object:
-        match command:
-            case AddTorrent():
-                return await self._add(command)
-            case PauseTorrent():
-                await self._update(command.torrent_id, lambda e: e.ref.pause(), paused=True)
-            case ResumeTorrent():
-                await self._update(command.torrent_id, lambda e: e.ref.resume(), paused=False)
-            case RemoveTorrent():
-                await self._remove(command)
-            case SetSequential():
-                await self._update(
-                    command.torrent_id,
-                    lambda e: e.ref.set_sequential(command.enabled),
-                    sequential=command.enabled,
-                )
-            case SetRateLimits():
-                await self._update(
-                    command.torrent_id,
-                    lambda e: e.ref.set_limits(command.download_bps, command.upload_bps),
-                    max_download_bps=command.download_bps,
-                    max_upload_bps=command.upload_bps,
-                )
-            case SelectFiles():
-                await self._select(command)
-            case Reannounce():
-                await self._update(command.torrent_id, lambda e: e.ref.force_reannounce())
-            case Recheck():
-                await self._update(command.torrent_id, lambda e: e.ref.force_recheck())
-            case MoveStorage():
-                path = _absolute(command.download_dir, "/download_dir")
-                await self._update(
-                    command.torrent_id, lambda e: e.ref.move_storage(path), download_dir=path
-                )
-            case ConnectPeer():
-                entry = self._entry(command.torrent_id)
-                await self._lt(entry.ref.connect_peer, command.host, command.port)
-            case _:
-                assert_never(command)
-        return None
-
-    def _entry(self, torrent_id: str) -> TorrentEntry:
-        entry = self._state.entries.get(torrent_id)
-        if entry is None:
-            raise NotFound(f"no torrent {torrent_id}")
-        return entry
-
-    async def _update(
-        self, torrent_id: str, action: Callable[[TorrentEntry], None], **meta_changes: Any
+    def __init__(
+        self, actor: SessionActor, core: SessionCore, settings: dict[str, Any], version: int
     ) -> None:
-        entry = self._entry(torrent_id)
-        await self._lt(action, entry)
-        if meta_changes:
-            entry.meta = replace(entry.meta, **meta_changes)
-            await self._store.save_meta(entry.meta)
-            self._state.sync_catalog(entry)
-        await self._lt(entry.ref.save_resume_data)
+        self._actor = actor
+        self._core = core
+        self._applied = settings
+        self._settings_version = version
+        self._handler = AlertHandler(core, actor._timing.resume_policy)
+        self._current: Reply | None = None
+        send, receive = trio.open_memory_channel[Inbound](actor._timing.inbox_size)
+        self._send = send
+        self._inbox = receive
 
-    async def _add(self, command: AddTorrent) -> AddedTorrent:
-        source = await self._parse(command)
-        snapshot = self._snapshots.value
-        profile = snapshot.engine_profile
-        extra = (profile.get("tracker") or {}).get("extra_trackers") or ()
-        if extra:
-            source.add_trackers(tuple(extra))
-        torrent_id = _torrent_id(command.torrent_id)
-        existing = next(
-            (self._state.by_hash[h] for h in source.info.info_hashes if h in self._state.by_hash),
-            None,
-        )
-        if existing is not None:
-            raise Conflict(f"this torrent is already present as {existing}")
-        if torrent_id in self._state.entries:
-            raise Conflict(f"a torrent with id {torrent_id} exists already")
-        root = command.download_dir or profile.get("download_root")
-        if not root:
-            raise ValidationFailed(
-                [InvalidParam(pointer="/download_dir", message="required: no download_root is set")]
-            )
-        download_dir = _absolute(root, "/download_dir")
-        selection = Selection(
-            include=command.include, exclude=command.exclude, skip_fluff=command.skip_fluff
-        )
-        priorities = (
-            compute_priorities(source.info.files, selection)
-            if source.info.has_metadata and not selection.is_default
-            else None
-        )
-        meta = TorrentMeta(
-            torrent_id=torrent_id,
-            info_hash=source.info.info_hash,
-            name=source.info.name,
-            source="magnet" if command.magnet else "torrent",
-            magnet=command.magnet,
-            download_dir=download_dir,
-            sequential=(
-                command.sequential
-                if command.sequential is not None
-                else bool(profile.get("sequential_default"))
-            ),
-            paused=command.paused,
-            tags=command.tags,
-            trackers=command.trackers,
-            include=command.include,
-            exclude=command.exclude,
-            skip_fluff=command.skip_fluff,
-            priorities=priorities,
-            max_download_bps=command.max_download_bps,
-            max_upload_bps=command.max_upload_bps,
-            added_at=datetime.now(UTC).isoformat(),
-        )
-        # Persist before adding: after a crash the torrent is either restored or never was.
-        await self._store.save_meta(meta)
-        if source.info.has_metadata:
-            await self._store.save_resume(torrent_id, source.to_resume())
+    async def run(self, alert_fd: int, task_status: trio.TaskStatus[None]) -> None:
+        state, actor = self._core.state, self._actor
+        state.session = self._core.session
+        crashed = True
         try:
-            await self._add_to_session(meta, source, restored=False)
-        except BaseException:
-            with trio.CancelScope(shield=True):
-                await self._store.remove(torrent_id)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(
+                    pump_alerts, self._core, alert_fd, self._send.clone(), actor._health
+                )
+                nursery.start_soon(self._tick, self._send.clone())
+                await restore(self._core, self._inbox, self._handle)
+                if self._actor._catalog is not None:
+                    self._actor._catalog.retain(state.entries)
+                actor._check_guardrails(actor._snapshots.value)
+                nursery.start_soon(self._follow_settings, self._send.clone())
+                state.inbox = self._send
+                state.running = True
+                task_status.started()
+                async for message in self._inbox:
+                    await self._handle(message)
+        except BaseException as exc:
+            crashed = not _only_cancelled(exc)
             raise
-        return AddedTorrent(torrent_id=torrent_id, info_hash=meta.info_hash, name=meta.name)
-
-    async def _parse(self, command: AddTorrent) -> AddParams:
-        if (command.magnet is None) == (command.metainfo is None):
-            raise ValidationFailed(
-                [InvalidParam(pointer="", message="give exactly one of magnet or metainfo")]
-            )
-        if command.magnet is not None:
-            source = parse_magnet(command.magnet)
-        else:
-            assert command.metainfo is not None
-            source = await trio.to_thread.run_sync(parse_torrent, command.metainfo)
-        if command.trackers:
-            source.add_trackers(command.trackers)
-        return source
-
-    async def _add_to_session(
-        self, meta: TorrentMeta, source: AddParams, *, restored: bool
-    ) -> TorrentEntry:
-        self._state.adding += 1
-        try:
-            ref = await self._lt(
-                partial(
-                    self._session.add,
-                    source,
-                    save_path=meta.download_dir,
-                    paused=meta.paused,
-                    sequential=meta.sequential,
-                    download_bps=meta.max_download_bps,
-                    upload_bps=meta.max_upload_bps,
-                    priorities=meta.priorities,
-                )
-            )
-            entry = TorrentEntry(meta=meta, ref=ref, files_known=source.info.has_metadata)
-            self._state.register(entry, source.info.info_hashes)
-            self._state.sync_catalog(entry, registering=True)
         finally:
-            self._state.adding -= 1
-            self._state.signal_added()
-        self._bus.publish(
-            TorrentAdded(
-                torrent_id=meta.torrent_id,
-                info_hash=meta.info_hash,
-                name=meta.name,
-                restored=restored,
-            )
-        )
-        if source.info.has_metadata:
-            files = await self._lt(ref.files)
-            if files is not None:
-                listed, total, piece_length = files
-                self._bus.publish(
-                    FilesDiscovered(
-                        torrent_id=meta.torrent_id,
-                        name=meta.name,
-                        total_size=total,
-                        piece_length=piece_length,
-                        files=listed,
-                    )
+            state.running = False
+            state.inbox = None
+            with trio.CancelScope(shield=True):
+                await self._wind_down(after_crash=crashed)
+            state.clear()
+            state.session = None
+
+    async def _wind_down(self, *, after_crash: bool) -> None:
+        clean = False
+        with trio.move_on_after(_FINAL_SAVE_TIMEOUT) as scope:
+            try:
+                clean = await self._final_save(after_crash=after_crash)
+            except ResumeStoreUnavailable as exc:
+                _log.error("final resume save incomplete: {}", exc.detail)
+            except Exception as exc:  # noqa: BLE001 -- raising here would hide why we stopped
+                _log.opt(exception=exc).error("final resume save failed: {!r}", exc)
+        if scope.cancelled_caught:
+            _log.error("final resume save did not finish within {} s", _FINAL_SAVE_TIMEOUT)
+        self._answer_the_rest()
+        if clean:
+            _log.info("stopped with every torrent's resume data saved")
+
+    async def _final_save(self, *, after_crash: bool) -> bool:
+        # What the pump delivered but nobody handled yet is handled; commands are refused.
+        handler = self._handler
+        handler.closing = True
+        while True:
+            try:
+                message = self._inbox.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+            if isinstance(message, AlertBatch):
+                await self._handle(message)
+            elif isinstance(message, CommandRequest):
+                message.reply.set(outcome.Error(EngineUnavailable(_STOPPED)))
+        batch = self._core.in_transit
+        if batch is not None and not batch.handled.is_set():
+            await self._handle(batch)
+        clean = await final_save(self._core, handler, after_crash=after_crash)
+        if clean:
+            await self._core.store.mark_clean()
+        return clean
+
+    def _answer_the_rest(self) -> None:
+        # Whoever still waits gets an answer now, whatever happened before.
+        unavailable = outcome.Error(EngineUnavailable(_STOPPED))
+        if self._current is not None:
+            self._current.set(unavailable)
+        for pending in self._core.adding.values():
+            if pending.reply is not None:
+                pending.reply.set(unavailable)
+        self._core.adding.clear()
+        self._send.close()
+        while True:
+            try:
+                message = self._inbox.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+            if isinstance(message, CommandRequest):
+                message.reply.set(unavailable)
+        self._inbox.close()
+
+    # -- the inbox ---------------------------------------------------------------------------
+
+    async def _handle(self, message: Inbound) -> None:
+        match message:
+            case CommandRequest():
+                await self._command(message)
+            case AlertBatch():
+                try:
+                    await self._handler.handle(message.records)
+                finally:
+                    message.handled.set()
+            case SaveDue():
+                entries = [e for e in self._core.state.entries.values() if e.needs_save]
+                await self._core.ask_resume(
+                    [e for e in entries if not e.pending_saves], only_if_modified=True
                 )
-        return entry
+            case ApplySettings():
+                await self._apply(message.snapshot)
+            case _:
+                assert_never(message)
 
-    async def _select(self, command: SelectFiles) -> None:
-        entry = self._entry(command.torrent_id)
-        bad = [
-            InvalidParam(pointer=f"/priorities/{index}", message="must be 0 (skip) to 7 (top)")
-            for index, priority in command.priorities.items()
-            if not 0 <= priority <= 7
-        ]
-        if bad:
-            raise ValidationFailed(bad)
-        selection = Selection(
-            include=command.include, exclude=command.exclude, skip_fluff=command.skip_fluff
-        )
-        files = await self._lt(entry.ref.files)
-        priorities = None
-        if files is not None:
-            priorities = compute_priorities(files[0], selection, command.priorities)
-            await self._lt(entry.ref.prioritize_files, priorities)
-        entry.meta = replace(
-            entry.meta,
-            include=command.include,
-            exclude=command.exclude,
-            skip_fluff=command.skip_fluff,
-            priorities=priorities,
-        )
-        await self._store.save_meta(entry.meta)
-        await self._lt(entry.ref.save_resume_data)
-        if files is not None and priorities is not None:
-            listed, total, piece_length = files
-            self._bus.publish(
-                FilesDiscovered(
-                    torrent_id=entry.meta.torrent_id,
-                    name=entry.meta.name,
-                    total_size=total,
-                    piece_length=piece_length,
-                    files=with_priorities(listed, priorities),
-                )
-            )
+    async def _command(self, request: CommandRequest) -> None:
+        reply = request.reply
+        if reply.abandoned:
+            _log.debug("dropped {}: its caller stopped waiting", type(request.command).__name__)
+            return
+        # Kept while the command runs: if the actor is cancelled meanwhile, the wind-down
+        # answers it (so it is deliberately not cleared in a ``finally``).
+        self._current = reply
+        try:
+            result = await execute(self._core, request.command, reply)
+        except RevaerError as exc:
+            # Refused (bad input, unknown torrent, conflict, store unavailable): nothing changed.
+            reply.set(outcome.Error(exc))
+        except Exception:
+            # A bug or a libtorrent failure half way: restart from what is stored.
+            reply.set(outcome.Error(EngineUnavailable("the torrent engine failed; it restarts")))
+            raise
+        else:
+            if result is not DEFERRED:
+                reply.set(outcome.Value(result))
+        self._current = None
 
-    async def _remove(self, command: RemoveTorrent) -> None:
-        entry = self._entry(command.torrent_id)
-        await self._lt(partial(self._session.remove, entry.ref, delete_files=command.delete_data))
-        self._state.forget(command.torrent_id)
-        await self._store.remove(command.torrent_id)
-        self._bus.publish(
-            TorrentRemovedEvent(torrent_id=command.torrent_id, deleted_data=command.delete_data)
-        )
+    async def _apply(self, snapshot: ConfigSnapshot) -> None:
+        actor = self._actor
+        wanted = actor._settings(snapshot)
+        changed = {k: v for k, v in wanted.items() if self._applied.get(k) != v}
+        if changed:
+            await self._core.lt(self._core.session.apply_settings, changed)
+            self._applied.update(changed)
+            _log.info("applied engine settings: {}", sorted(changed))
+        actor._check_guardrails(snapshot)
 
+    # -- helper tasks (they only send messages or make libtorrent calls) ---------------------
 
-def _torrent_id(given: str | None) -> str:
-    if given is None:
-        return str(uuid.uuid4())
-    try:
-        return str(uuid.UUID(given))
-    except ValueError:
-        raise ValidationFailed(
-            [InvalidParam(pointer="/torrent_id", message="must be a UUID")]
-        ) from None
+    async def _tick(self, inbox: trio.MemorySendChannel[Inbound]) -> None:
+        timing = self._actor._timing
+        next_save = trio.current_time() + timing.resume_interval
+        async with inbox:
+            while True:
+                await self._core.lt(self._core.session.post_torrent_updates)
+                await trio.sleep(timing.update_interval)
+                if trio.current_time() >= next_save:
+                    next_save = trio.current_time() + timing.resume_interval
+                    with contextlib.suppress(trio.WouldBlock):  # busy: the next one will do
+                        inbox.send_nowait(SaveDue())
+
+    async def _follow_settings(self, inbox: trio.MemorySendChannel[Inbound]) -> None:
+        snapshots = self._actor._snapshots
+        version = self._settings_version  # a change made while restoring is applied too
+        async with inbox:
+            while True:
+                version, snapshot = await snapshots.wait_newer(version)
+                await inbox.send(ApplySettings(snapshot=snapshot))
 
 
-def _absolute(path: str, ptr: str) -> str:
-    pure = PurePosixPath(path)
-    if not pure.is_absolute() or ".." in pure.parts:
-        raise ValidationFailed(
-            [InvalidParam(pointer=ptr, message="must be an absolute path without '..'")]
-        )
-    return str(pure)
+def _only_cancelled(exc: BaseException) -> bool:
+    """Whether ``exc`` is a cancellation (possibly grouped), not a crash."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_only_cancelled(e) for e in exc.exceptions)
+    return isinstance(exc, trio.Cancelled)

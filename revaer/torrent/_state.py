@@ -1,101 +1,109 @@
-"""Engine state that outlives any one actor incarnation (so restarts lose nothing)."""
+"""Engine state: written by the session actor alone, read by the handle, the coalescer, tests.
+
+It lives on the ``Engine`` rather than in the actor so that readers keep one object across
+session restarts; each session incarnation fills it when it starts and empties it when it
+stops.
+"""
 
 from __future__ import annotations
 
+import math
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 
 import trio
 
-from revaer.events import TorrentCatalog, TorrentState
+from revaer.events import TorrentState
+from revaer.torrent._inbox import Inbound
 from revaer.torrent._lt import LtSession, LtTorrent
 from revaer.torrent._resume import TorrentMeta
 
-__all__ = ["EngineState", "TorrentEntry", "drain_pipe"]
+__all__ = ["ACTIVE_STATES", "EngineState", "TorrentEntry", "drain_pipe"]
+
+ACTIVE_STATES = frozenset(
+    {
+        TorrentState.CHECKING,
+        TorrentState.FETCHING_METADATA,
+        TorrentState.DOWNLOADING,
+        TorrentState.SEEDING,
+    }
+)
 
 
 @dataclass(slots=True)
 class TorrentEntry:
-    """One torrent the engine manages."""
+    """One torrent in the live session."""
 
     meta: TorrentMeta
+    """As stored in the resume store (the session actor saves before it changes this)."""
     ref: LtTorrent
     state: TorrentState | None = None
-    completed: bool = False
+    """The state last published in ``state_changed``."""
     files_known: bool = False
+    done: int = 0
+    """Wanted bytes done, as of the latest status."""
+    needs_save: bool = False
+    """libtorrent says the resume data on disk is out of date."""
+    pending_saves: int = 0
+    """Resume-data requests libtorrent has not answered yet (it answers them in order)."""
+    saved_done: int = 0
+    """Bytes done when resume data was last asked for."""
+    save_asked_at: float = -math.inf
+    """``trio.current_time()`` when resume data was last asked for."""
+    completing: bool = False
+    """Finished: ``completed`` waits until its resume data is on disk."""
 
 
 @dataclass(slots=True)
 class EngineState:
-    """Shared by the engine's actors; owned by the engine, not by any actor."""
+    """What the engine knows now; only the session actor changes it."""
 
     session: LtSession | None = None
-    catalog: TorrentCatalog | None = None
-    """Kept current with what no event carries (tags, save path, sequential)."""
-    alert_fd: int | None = None
-    """Read end of the pipe libtorrent writes to when alerts are waiting."""
+    inbox: trio.MemorySendChannel[Inbound] | None = None
+    """Where commands go while a session serves them (None while it starts or is down)."""
     running: bool = False
+    listen_port: int | None = None
     entries: dict[str, TorrentEntry] = field(default_factory=dict)
     by_ref: dict[LtTorrent, str] = field(default_factory=dict)
     by_hash: dict[str, str] = field(default_factory=dict)
-    # Adds in flight: the pump waits for them before giving up on an unknown handle, since
-    # libtorrent may report on a torrent before add_torrent has returned to the actor.
-    adding: int = 0
-    added: trio.Event = field(default_factory=trio.Event)
+    by_state: Counter[TorrentState | None] = field(default_factory=Counter)
+    """Entries per published state, kept as states change (gauges never scan the entries)."""
 
     def register(self, entry: TorrentEntry, hashes: tuple[str, ...]) -> None:
-        """Make a torrent known to every actor."""
+        """Make a torrent known by id, handle and info hash."""
         self.entries[entry.meta.torrent_id] = entry
         self.by_ref[entry.ref] = entry.meta.torrent_id
         for h in hashes:
             self.by_hash[h] = entry.meta.torrent_id
+        self.by_state[entry.state] += 1
 
     def forget(self, torrent_id: str) -> TorrentEntry | None:
         """Drop a torrent; returns what it was."""
         entry = self.entries.pop(torrent_id, None)
         if entry is not None:
             self.by_ref.pop(entry.ref, None)
-            for h, tid in list(self.by_hash.items()):
-                if tid == torrent_id:
-                    del self.by_hash[h]
+            for h in [h for h, tid in self.by_hash.items() if tid == torrent_id]:
+                del self.by_hash[h]
+            self.by_state[entry.state] -= 1
         return entry
 
-    def sync_catalog(self, entry: TorrentEntry, *, registering: bool = False) -> None:
-        """Tell the catalog the metadata of ``entry``."""
-        if self.catalog is None:
-            return
-        meta = entry.meta
-        if registering:
-            self.catalog.register(
-                meta.torrent_id,
-                info_hash=meta.info_hash,
-                name=meta.name,
-                save_path=meta.download_dir,
-                tags=meta.tags,
-                trackers=meta.trackers,
-                sequential=meta.sequential,
-            )
-        elif self.catalog.get(meta.torrent_id) is not None:
-            self.catalog.update_meta(
-                meta.torrent_id,
-                save_path=meta.download_dir,
-                tags=meta.tags,
-                trackers=meta.trackers,
-                sequential=meta.sequential,
-            )
+    def set_state(self, entry: TorrentEntry, state: TorrentState) -> None:
+        """Record the state published for ``entry``."""
+        self.by_state[entry.state] -= 1
+        self.by_state[state] += 1
+        entry.state = state
 
-    def signal_added(self) -> None:
-        """Wake tasks waiting for an add to settle."""
-        self.added.set()
-        self.added = trio.Event()
+    def active(self) -> int:
+        """Torrents checking, fetching metadata, downloading or seeding."""
+        return sum(self.by_state[s] for s in ACTIVE_STATES)
 
-    async def lookup(self, ref: LtTorrent, *, wait: float = 2.0) -> str | None:
-        """The torrent id of ``ref``, waiting briefly if an add is still in flight."""
-        with trio.move_on_after(wait):
-            while (torrent_id := self.by_ref.get(ref)) is None and self.adding:
-                await self.added.wait()
-            return torrent_id
-        return self.by_ref.get(ref)
+    def clear(self) -> None:
+        """Forget every torrent (the session that held them is gone)."""
+        self.entries.clear()
+        self.by_ref.clear()
+        self.by_hash.clear()
+        self.by_state.clear()
 
 
 def drain_pipe(fd: int) -> None:

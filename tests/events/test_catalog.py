@@ -13,7 +13,6 @@ import trio
 import trio.testing
 
 from revaer.db import Connection, Database, DatabaseUnavailable
-from revaer.errors import NotFound
 from revaer.events import (
     Completed,
     Event,
@@ -23,6 +22,7 @@ from revaer.events import (
     FilesDiscovered,
     HealthChanged,
     Progress,
+    Publisher,
     SelectionReconciled,
     SettingsChanged,
     StateChanged,
@@ -32,6 +32,7 @@ from revaer.events import (
     TorrentRecord,
     TorrentRemoved,
     TorrentState,
+    TorrentUpdated,
 )
 
 T = TypeVar("T")
@@ -198,38 +199,55 @@ def test_a_restored_torrent_keeps_its_figures_but_not_its_live_rates(feed: Feed)
     assert restored.added_at == at(0)
 
 
-def test_register_supplies_what_no_event_carries(feed: Feed) -> None:
-    catalog = feed.catalog
-    registered = catalog.register(
-        TID,
-        info_hash=HASH,
-        name="magnet",
-        save_path="/srv/downloads",
-        tags=["tv", "hd"],
-        trackers=["udp://tracker.example:1337"],
-        sequential=True,
+def test_torrent_added_carries_the_stored_settings(feed: Feed) -> None:
+    record = feed(
+        TorrentAdded(
+            torrent_id=TID,
+            info_hash=HASH,
+            name="magnet",
+            download_dir="/srv/downloads",
+            tags=("tv", "hd"),
+            trackers=("udp://tracker.example:1337",),
+            sequential=True,
+            added_at=at(-3600).isoformat(),
+        ),
+        1,
     )
-    record = feed(TorrentAdded(torrent_id=TID, info_hash=HASH, name="magnet"), 1)
     assert record is not None
     assert (record.tags, record.trackers) == (("tv", "hd"), ("udp://tracker.example:1337",))
     assert (record.save_path, record.sequential) == ("/srv/downloads", True)
-    assert record.added_at == registered.added_at
-
-    # Registering again (the event won the race) keeps state and figures.
-    feed(progress(100), 2)
-    again = catalog.register(TID, info_hash=HASH, name="magnet", save_path="/srv/other")
-    assert (again.bytes_done, again.save_path, again.tags) == (100, "/srv/other", ())
+    assert record.added_at == at(-3600)  # when it was first added, not this event's time
 
 
-def test_update_meta_changes_only_what_is_given(feed: Feed) -> None:
+def test_torrent_updated_changes_the_stored_settings_only(feed: Feed) -> None:
     add_with_files(feed)
-    record = feed.catalog.update_meta(TID, tags=("keep",), sequential=True, file_priorities={1: 0})
-    assert (record.tags, record.sequential, record.name) == (("keep",), True, "Show")
-    assert [f.priority for f in record.files] == [4, 0]
-    moved = feed.catalog.update_meta(TID, save_path="/srv/moved", name="Renamed", trackers=[])
-    assert (moved.save_path, moved.name, moved.tags) == ("/srv/moved", "Renamed", ("keep",))
-    with pytest.raises(NotFound):
-        feed.catalog.update_meta(OTHER, tags=())
+    feed(progress(100), 2)
+    record = feed(
+        TorrentUpdated(
+            torrent_id=TID,
+            name="Renamed",
+            download_dir="/srv/moved",
+            sequential=True,
+            paused=True,
+            tags=("keep",),
+            trackers=(),
+            max_download_bps=None,
+            max_upload_bps=1000,
+        ),
+        3,
+    )
+    assert record is not None
+    assert (record.save_path, record.name, record.tags) == ("/srv/moved", "Renamed", ("keep",))
+    assert (record.sequential, record.bytes_done, record.files) == (True, 100, FILES)
+    assert record.updated_at == at(3)
+
+
+def test_retain_drops_the_records_of_torrents_that_are_gone(feed: Feed) -> None:
+    add_with_files(feed)
+    feed(TorrentAdded(torrent_id=OTHER, info_hash="bb" * 20, name="gone"), 1)
+    assert feed.catalog.retain([TID]) == [OTHER]
+    assert [r.torrent_id for r in feed.catalog.all()] == [TID]
+    assert feed.catalog.statistics().pending_writes == 2  # TID's rows, OTHER's deletion
 
 
 def test_all_is_ordered_by_added_time_then_id(feed: Feed) -> None:
@@ -320,12 +338,13 @@ class RecordingDatabase(Database):
 @asynccontextmanager
 async def running(
     catalog: TorrentCatalog, bus: EventBus, db: Database, **kwargs: Any
-) -> AsyncIterator[trio.Nursery]:
+) -> AsyncIterator[Callable[[EventPayload], Event]]:
+    """The catalog's writer running; yields a publish function that feeds it as the engine's
+    publisher does (the catalog first, then ``bus``)."""
+    publisher = Publisher(bus, [catalog])
     async with trio.open_nursery() as nursery:
-        await nursery.start(
-            lambda task_status: catalog.run(bus, db, task_status=task_status, **kwargs)
-        )
-        yield nursery
+        await nursery.start(lambda task_status: catalog.run(db, task_status=task_status, **kwargs))
+        yield publisher.publish
         nursery.cancel_scope.cancel()
 
 
@@ -333,13 +352,13 @@ async def test_progress_is_written_at_most_once_per_interval_and_state_at_once(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     bus, catalog, db = EventBus(), TorrentCatalog(), RecordingDatabase()
-    async with running(catalog, bus, db, flush_interval=1.0):
-        bus.publish(TorrentAdded(torrent_id=TID, info_hash=HASH, name="t"))
+    async with running(catalog, bus, db, flush_interval=1.0) as publish:
+        publish(TorrentAdded(torrent_id=TID, info_hash=HASH, name="t"))
         await catalog.wait_persisted(bus.last_id)
         assert db.written() == [(0.01, [], [0])]
         for tick in range(1, 26):  # 10 Hz from 0.15 s to 2.55 s, clear of the batch edges
             await trio.sleep_until(0.05 + tick * 0.1)
-            bus.publish(progress(tick * 10))
+            publish(progress(tick * 10))
         await catalog.wait_persisted(bus.last_id)
         # Each batch is due one interval after the previous write ended (0.01 s to write),
         # and holds only the latest figures.
@@ -352,7 +371,7 @@ async def test_progress_is_written_at_most_once_per_interval_and_state_at_once(
 
         await trio.sleep(0.2)
         before = trio.current_time()
-        bus.publish(StateChanged(torrent_id=TID, state=TorrentState.PAUSED, previous=None))
+        publish(StateChanged(torrent_id=TID, state=TorrentState.PAUSED, previous=None))
         await catalog.wait_persisted(bus.last_id)
         assert trio.current_time() - before < 0.05
     assert catalog.statistics().flushes == 5
@@ -361,9 +380,9 @@ async def test_progress_is_written_at_most_once_per_interval_and_state_at_once(
 
 async def test_a_burst_of_events_is_one_batch(autojump_clock: trio.testing.MockClock) -> None:
     bus, catalog, db = EventBus(), TorrentCatalog(), RecordingDatabase()
-    async with running(catalog, bus, db):
+    async with running(catalog, bus, db) as publish:
         for n in range(100):
-            bus.publish(
+            publish(
                 TorrentAdded(
                     torrent_id=f"00000000-0000-4000-8000-{n:012d}",
                     info_hash=f"{n:040x}",
@@ -379,10 +398,10 @@ async def test_pending_progress_is_written_on_cancellation(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     bus, catalog, db = EventBus(), TorrentCatalog(), RecordingDatabase()
-    async with running(catalog, bus, db, flush_interval=3600):
-        bus.publish(TorrentAdded(torrent_id=TID, info_hash=HASH, name="t"))
+    async with running(catalog, bus, db, flush_interval=3600) as publish:
+        publish(TorrentAdded(torrent_id=TID, info_hash=HASH, name="t"))
         await catalog.wait_persisted(bus.last_id)
-        bus.publish(progress(700))
+        publish(progress(700))
         await trio.sleep(10)
         assert len(db.batches) == 1
     assert db.written()[-1][2] == [700]
@@ -393,34 +412,15 @@ async def test_writes_are_retried_while_the_database_is_away(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     bus, catalog, db = EventBus(), TorrentCatalog(), RecordingDatabase(failures=2)
-    async with running(catalog, bus, db, flush_interval=1.0):
-        bus.publish(TorrentAdded(torrent_id=TID, info_hash=HASH, name="t"))
-        bus.publish(TorrentAdded(torrent_id=OTHER, info_hash="bb" * 20, name="u"))
-        bus.publish(TorrentRemoved(torrent_id=OTHER, deleted_data=False))
+    async with running(catalog, bus, db, flush_interval=1.0) as publish:
+        publish(TorrentAdded(torrent_id=TID, info_hash=HASH, name="t"))
+        publish(TorrentAdded(torrent_id=OTHER, info_hash="bb" * 20, name="u"))
+        publish(TorrentRemoved(torrent_id=OTHER, deleted_data=False))
         await catalog.wait_persisted(bus.last_id)
     assert len(db.batches) == 1
     assert db.batches[0].deletes == [OTHER]
     assert [r[0] for r in db.batches[0].upserts] == [TID]
     assert db.batches[0].at > 2.0  # after two failed attempts and their waits
-
-
-async def test_a_lagging_catalog_resubscribes_and_follows_the_next_events(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    bus, catalog, db = EventBus(), TorrentCatalog(), RecordingDatabase()
-    async with running(catalog, bus, db, queue_size=4):
-        bus.publish(TorrentAdded(torrent_id=TID, info_hash=HASH, name="t"))
-        await catalog.wait_persisted(bus.last_id)
-        for n in range(10):  # more than the queue holds before the catalog runs again
-            bus.publish(progress(n))
-        await trio.testing.wait_all_tasks_blocked()
-        assert bus.statistics().dropped_subscribers == 1
-        bus.publish(StateChanged(torrent_id=TID, state=TorrentState.SEEDING, previous=None))
-        bus.publish(progress(999))
-        await catalog.wait_persisted(bus.last_id)
-    record = catalog.get(TID)
-    assert record is not None
-    assert (record.state, record.bytes_done) == (TorrentState.SEEDING, 999)
 
 
 # --- Persistence on real PostgreSQL ---
@@ -442,27 +442,28 @@ class CountingDatabase(Database):
 async def test_records_survive_a_restart(db: Database) -> None:
     bus = EventBus()
     catalog = TorrentCatalog()
-    async with running(catalog, bus, db, flush_interval=0.05):
-        catalog.register(
-            TID,
-            info_hash=HASH,
-            name="magnet",
-            save_path="/srv/dl",
-            tags=["tv"],
-            trackers=["udp://t"],
+    async with running(catalog, bus, db, flush_interval=0.05) as publish:
+        publish(
+            TorrentAdded(
+                torrent_id=TID,
+                info_hash=HASH,
+                name="magnet",
+                download_dir="/srv/dl",
+                tags=("tv",),
+                trackers=("udp://t",),
+            )
         )
-        bus.publish(TorrentAdded(torrent_id=TID, info_hash=HASH, name="magnet"))
-        bus.publish(
+        publish(
             FilesDiscovered(
                 torrent_id=TID, name="Show", total_size=1000, piece_length=256, files=FILES
             )
         )
-        bus.publish(StateChanged(torrent_id=TID, state=TorrentState.DOWNLOADING, previous=None))
-        bus.publish(progress(1000, ratio=1.5, eta_seconds=None))
-        bus.publish(Completed(torrent_id=TID, save_path="/srv/dl", name="Show"))
-        bus.publish(StateChanged(torrent_id=TID, state=TorrentState.SEEDING, previous=None))
-        bus.publish(TorrentAdded(torrent_id=OTHER, info_hash="bb" * 20, name="other"))
-        bus.publish(TorrentFailed(torrent_id=OTHER, source="torrent", message="bad torrent"))
+        publish(StateChanged(torrent_id=TID, state=TorrentState.DOWNLOADING, previous=None))
+        publish(progress(1000, ratio=1.5, eta_seconds=None))
+        publish(Completed(torrent_id=TID, save_path="/srv/dl", name="Show"))
+        publish(StateChanged(torrent_id=TID, state=TorrentState.SEEDING, previous=None))
+        publish(TorrentAdded(torrent_id=OTHER, info_hash="bb" * 20, name="other"))
+        publish(TorrentFailed(torrent_id=OTHER, source="torrent", message="bad torrent"))
         await catalog.wait_persisted(bus.last_id)
 
     reloaded = await TorrentCatalog.load(db)
@@ -478,9 +479,9 @@ async def test_records_survive_a_restart(db: Database) -> None:
 
     # A restarted daemon restores the torrent: what was downloaded is still there.
     bus = EventBus(start_id=bus.last_id)
-    async with running(reloaded, bus, db):
-        bus.publish(TorrentAdded(torrent_id=TID, info_hash=HASH, name="Show", restored=True))
-        bus.publish(TorrentRemoved(torrent_id=OTHER, deleted_data=True))
+    async with running(reloaded, bus, db) as publish:
+        publish(TorrentAdded(torrent_id=TID, info_hash=HASH, name="Show", restored=True))
+        publish(TorrentRemoved(torrent_id=OTHER, deleted_data=True))
         await reloaded.wait_persisted(bus.last_id)
     rows = await db.fetch("SELECT torrent_id::text AS id, progress, state FROM torrents")
     assert [(r["id"], r["progress"], r["state"]) for r in rows] == [(TID, 1.0, "queued")]
@@ -492,19 +493,48 @@ async def test_many_progress_events_are_one_write(aio_loop: None, db_url: str) -
         assert isinstance(opened, CountingDatabase)
         counting: CountingDatabase = opened
         bus, catalog = EventBus(), TorrentCatalog()
-        async with running(catalog, bus, counting, flush_interval=0.2):
-            bus.publish(TorrentAdded(torrent_id=TID, info_hash=HASH, name="t"))
+        async with running(catalog, bus, counting, flush_interval=0.2) as publish:
+            publish(TorrentAdded(torrent_id=TID, info_hash=HASH, name="t"))
             await catalog.wait_persisted(bus.last_id)
             assert counting.runs == 1
             for n in range(1, 51):
-                bus.publish(progress(n * 10))
+                publish(progress(n * 10))
             await catalog.wait_persisted(bus.last_id)
             assert counting.runs == 2
             row = await counting.fetchrow("SELECT bytes_done, progress FROM torrents")
             assert row is not None
             assert (row["bytes_done"], row["progress"]) == (500, 0.5)
 
-            bus.publish(TorrentRemoved(torrent_id=TID, deleted_data=False))
+            publish(TorrentRemoved(torrent_id=TID, deleted_data=False))
             await catalog.wait_persisted(bus.last_id)
             assert counting.runs == 3
             assert await counting.fetchval("SELECT count(*) FROM torrents") == 0
+
+
+@pytest.mark.integration
+async def test_text_postgres_cannot_hold_is_cleaned_and_a_refused_row_is_skipped(
+    db: Database,
+) -> None:
+    bus, catalog = EventBus(), TorrentCatalog()
+    third = "ffffffff-0000-4000-8000-000000000000"
+    async with running(catalog, bus, db, flush_interval=0.05) as publish:
+        publish(TorrentAdded(torrent_id=third, info_hash="cc" * 20, name="bad\x00name\udcff"))
+        publish(TorrentFailed(torrent_id=third, source="tracker", message="tracker said \x00"))
+        # Two torrents claiming one info hash: PostgreSQL refuses one row (unique index).
+        publish(TorrentAdded(torrent_id=TID, info_hash=HASH, name="one"))
+        publish(TorrentAdded(torrent_id=OTHER, info_hash=HASH, name="duplicate"))
+        await catalog.wait_persisted(bus.last_id)
+        assert catalog.statistics().rejected_rows == 1
+        # The writer keeps going: later changes are written.
+        publish(StateChanged(torrent_id=third, state=TorrentState.SEEDING, previous=None))
+        await catalog.wait_persisted(bus.last_id)
+    rows = {
+        r["id"]: r
+        for r in await db.fetch(
+            "SELECT torrent_id::text AS id, name, state, last_error FROM torrents"
+        )
+    }
+    assert len(set(rows) & {TID, OTHER}) == 1 and third in rows
+    assert rows[third]["name"] == "bad\ufffdname?"
+    assert rows[third]["last_error"] == "tracker said \ufffd"
+    assert rows[third]["state"] == "seeding"

@@ -102,6 +102,7 @@ class Seeder:
 
     def __init__(self, *, settings: lt.settings_pack | None = None) -> None:
         self._session: lt.session | None = lt.session(_settings(settings))
+        self._handles: dict[bytes, lt.torrent_handle] = {}
         self._port = self._live.listen_port()
         if self._port == 0:
             self.close()
@@ -137,7 +138,11 @@ class Seeder:
         params = _unmanaged(lt.load_torrent_buffer(torrent.data))
         params.save_path = str(save_path)
         params.flags |= lt.torrent_flags.seed_mode
-        self._live.add_torrent(params)
+        self._handles[torrent.data] = self._live.add_torrent(params)
+
+    def uploaded(self, torrent: TorrentFile) -> int:
+        """Payload bytes sent to peers for ``torrent`` since it was seeded (re-sends included)."""
+        return int(self._handles[torrent.data].status().all_time_upload)
 
     def pop_errors(self) -> list[str]:
         """Messages of the error alerts raised since the last call (for failure reports)."""

@@ -10,6 +10,7 @@ import pytest
 import trio
 
 from revaer.db import Database
+from revaer.runtime import Backoff, HealthState
 from revaer.torrent import AddTorrent, EngineTuning
 from tests.harness import Seeder, TorrentFile, same_tree
 from tests.integration.daemon_harness import daemon_settings, running_daemon
@@ -73,3 +74,37 @@ async def test_engine_runs_when_active_and_applies_caps_from_postgres_within_2s(
         assert {"session", "alert_pump", "progress_coalescer", "resume_store"} <= set(
             full["components"]
         )
+
+
+async def test_an_engine_that_cannot_start_leaves_the_daemon_up_and_recovers(
+    aio_loop: None, db_url: str, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the resume directory's parent should be\n")
+    await _activate(db_url, tmp_path)
+    async with Database.open(db_url) as db:
+        await db.execute("UPDATE engine_profile SET resume_dir = $1", str(blocker / "resume"))
+    fast = Backoff(initial=0.05, maximum=0.2, jitter=0)
+    tuning = EngineTuning(extra_settings=TEST_SETTINGS, backoff=fast, start_backoff=fast)
+    async with running_daemon(daemon_settings(tmp_path / "d", db_url), tuning=tuning) as live:
+        with trio.fail_after(20):
+            while (
+                c := live.daemon.health.get("engine")
+            ) is None or c.state is not HealthState.FAILED:
+                await trio.sleep(0.05)
+        assert str(blocker / "resume") in (c.reason or "")
+        # The rest of the daemon is up, and says why the engine is not.
+        full = (await live.client.get("/health/full")).json()
+        engine = full["components"]["engine"]
+        assert engine["state"] == "failed" and str(blocker) in engine["reason"]
+        handle = live.daemon.engine.handle
+        assert not handle.statistics().running
+
+        async with Database.open(db_url) as db:
+            await db.execute("UPDATE engine_profile SET resume_dir = $1", str(tmp_path / "ok"))
+        with trio.fail_after(10):
+            while not handle.statistics().running:
+                await trio.sleep(0.05)
+        with trio.fail_after(5):
+            while (c := live.daemon.health.get("engine")) is None or c.state is not HealthState.OK:
+                await trio.sleep(0.05)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import libtorrent as lt
 import trio
 
 from revaer.config import ConfigSnapshot
-from revaer.events import Event, EventBus, Subscription
+from revaer.events import Event, EventBus, Subscription, TorrentCatalog
 from revaer.runtime import HealthRegistry, Watched
 from revaer.torrent import Engine, EngineTuning
 from revaer.types import Revision
@@ -109,6 +111,11 @@ class EventLog:
                 seen = len(self.events)
                 await self._arrived.wait()
 
+    async def wait_beyond(self, seen: int) -> None:
+        """Until more than ``seen`` events are logged."""
+        while len(self.events) <= seen:
+            await self._arrived.wait()
+
     def of(self, torrent_id: str, kind: str | None = None) -> list[Event]:
         return [
             e
@@ -116,6 +123,36 @@ class EventLog:
             if getattr(e.payload, "torrent_id", None) == torrent_id
             and (kind is None or e.kind == kind)
         ]
+
+
+def tiny_metainfo(index: int) -> bytes:
+    """A distinct single-piece .torrent with no payload on disk (for adds that never transfer)."""
+    info: Any = {
+        b"name": f"tiny-{index:05d}.bin".encode(),
+        b"piece length": 16 * 1024,
+        b"length": 16 * 1024,
+        b"pieces": os.urandom(20),
+    }
+    return bytes(lt.bencode({b"info": info}))
+
+
+async def wait_until(
+    predicate: Callable[[], bool | Awaitable[bool]], *, timeout: float = 20, what: str = ""
+) -> None:
+    """Poll ``predicate`` (sync or async) until it holds; fail after ``timeout`` seconds."""
+    with trio.fail_after(timeout):
+        while True:
+            result = predicate()
+            if not isinstance(result, bool):
+                result = await result
+            if result:
+                return
+            await trio.sleep(0.02)
+
+
+async def wait_running(engine: Engine, *, timeout: float = 20) -> None:
+    """Until the engine accepts commands (after a start or a restart)."""
+    await wait_until(lambda: engine.handle.running, timeout=timeout, what="engine running")
 
 
 @dataclass
@@ -127,29 +164,40 @@ class RunningEngine:
     log: EventLog
     restarts: list[str]
     root: Path
+    catalog: TorrentCatalog
 
 
 @asynccontextmanager
 async def running_engine(
-    root: Path, *, tuning: EngineTuning | None = None, **profile: Any
+    root: Path,
+    *,
+    tuning: EngineTuning | None = None,
+    catalog: TorrentCatalog | None = None,
+    wait: bool = True,
+    **profile: Any,
 ) -> AsyncIterator[RunningEngine]:
+    """The engine subtree on a loopback profile, with an in-memory catalog it feeds.
+
+    With ``wait`` (the default) the engine accepts commands when this yields.
+    """
     snapshots = Watched(snapshot(root, **profile))
     bus = EventBus()
     health = HealthRegistry()
     restarts: list[str] = []
+    catalog = catalog if catalog is not None else TorrentCatalog()
     engine = Engine(
         snapshots=snapshots,
         bus=bus,
         health=health,
         on_restart=restarts.append,
         tuning=tuning or EngineTuning(extra_settings=TEST_SETTINGS),
+        catalog=catalog,
     )
-    log = EventLog(bus.subscribe(queue_size=100_000))
+    log = EventLog(bus.subscribe(queue_size=1_000_000))
     async with trio.open_nursery() as nursery:
         nursery.start_soon(log.collect)
         await nursery.start(engine.run_when_active)
-        with trio.fail_after(10):
-            while not engine.handle.running:
-                await trio.sleep(0.01)
-        yield RunningEngine(engine, bus, health, snapshots, log, restarts, root)
+        if wait:
+            await wait_running(engine)
+        yield RunningEngine(engine, bus, health, snapshots, log, restarts, root, catalog)
         nursery.cancel_scope.cancel()

@@ -12,7 +12,7 @@ import trio
 from revaer.errors import NotFound, ValidationFailed
 from revaer.torrent import AddTorrent
 from tests.harness import Seeder, TorrentFile, make_payload, make_torrent, same_tree
-from tests.torrent.engine_harness import RunningEngine, running_engine
+from tests.torrent.engine_harness import RunningEngine, running_engine, wait_until
 
 pytestmark = pytest.mark.integration
 MIB = 1 << 20
@@ -21,12 +21,6 @@ MIB = 1 << 20
 async def status(run: RunningEngine, torrent_id: str):  # type: ignore[no-untyped-def]
     entry = run.engine.state.entries[torrent_id]
     return await trio.to_thread.run_sync(entry.ref.status)
-
-
-async def wait_until(predicate, timeout: float = 20) -> None:  # type: ignore[no-untyped-def]
-    with trio.fail_after(timeout):
-        while not await predicate():
-            await trio.sleep(0.05)
 
 
 @pytest.fixture
@@ -66,6 +60,10 @@ async def test_pause_resume_and_a_rate_cap(tmp_path: Path, big: tuple[Path, Torr
             assert same_tree(payload, tmp_path / "e" / "downloads" / payload.name)
             meta = run.engine.state.entries[tid].meta
             assert meta.max_download_bps is None and meta.paused is False
+
+
+def _download_dir(run: RunningEngine, tid: str) -> str:
+    return run.engine.state.entries[tid].meta.download_dir
 
 
 async def _done_at_least(run: RunningEngine, tid: str, amount: int) -> bool:
@@ -145,7 +143,8 @@ async def test_recheck_reannounce_and_move_storage(
             while not (target / payload.name / "ep1.mkv").exists():
                 await trio.sleep(0.05)
         assert same_tree(payload, target / payload.name)
-        assert run.engine.state.entries[tid].meta.download_dir == str(target)
+        # Recorded once libtorrent confirms the move (storage_moved).
+        await wait_until(lambda: _download_dir(run, tid) == str(target))
 
 
 async def test_bad_input_is_a_typed_error_and_harmless(

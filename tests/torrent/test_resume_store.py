@@ -14,7 +14,12 @@ from typing import Any
 import pytest
 
 from revaer.runtime import HealthRegistry, HealthState
-from revaer.torrent._resume import ResumeStore, StoredTorrent, TorrentMeta
+from revaer.torrent._resume import (
+    ResumeStore,
+    ResumeStoreUnavailable,
+    StoredTorrent,
+    TorrentMeta,
+)
 
 ID_A = "0b1f6a52-7c1e-4d55-9a0e-3f4c2b9d8e01"
 ID_B = "5d2c9e7a-1b3f-4a6d-8c2e-9f0a1b2c3d4e"
@@ -132,9 +137,9 @@ async def test_saved_torrents_load_back_oldest_first_with_their_blobs(
     oldest = meta(ID_B, added_at="2025-01-01T05:00:00+05:00", source="torrent", magnet=None)
     middle = meta(ID_C, added_at="2025-02-01T00:00:00Z")
     for m in (newest, oldest, middle):
-        assert await store.save_meta(m)
-    assert await store.save_resume(ID_A, b"d8:file-format22:libtorrent resume filee")
-    assert await store.save_resume(ID_B, bytes(range(256)))
+        await store.save_meta(m)
+    await store.save_resume(ID_A, b"d8:file-format22:libtorrent resume filee")
+    await store.save_resume(ID_B, bytes(range(256)))
 
     fresh = ResumeStore(directory, health=health)
     assert await fresh.load_all() == [
@@ -146,10 +151,10 @@ async def test_saved_torrents_load_back_oldest_first_with_their_blobs(
 
 
 async def test_a_later_save_replaces_the_earlier_one(store: ResumeStore) -> None:
-    assert await store.save_meta(meta(paused=False))
-    assert await store.save_resume(ID_A, b"old")
-    assert await store.save_meta(meta(paused=True, priorities=(1, 1, 1)))
-    assert await store.save_resume(ID_A, b"new")
+    await store.save_meta(meta(paused=False))
+    await store.save_resume(ID_A, b"old")
+    await store.save_meta(meta(paused=True, priorities=(1, 1, 1)))
+    await store.save_resume(ID_A, b"new")
     assert await store.load_all() == [
         StoredTorrent(meta=meta(paused=True, priorities=(1, 1, 1)), resume=b"new")
     ]
@@ -159,8 +164,8 @@ async def test_a_later_save_replaces_the_earlier_one(store: ResumeStore) -> None
 async def test_files_are_named_by_torrent_id_and_private(
     store: ResumeStore, directory: Path
 ) -> None:
-    assert await store.save_meta(meta())
-    assert await store.save_resume(ID_A, b"blob")
+    await store.save_meta(meta())
+    await store.save_resume(ID_A, b"blob")
     assert sorted(p.name for p in directory.iterdir()) == [
         f"{ID_A}.fastresume",
         f"{ID_A}.meta.json",
@@ -180,9 +185,9 @@ async def test_a_missing_directory_loads_as_empty(store: ResumeStore, directory:
 async def test_remove_deletes_both_files_and_is_idempotent(
     store: ResumeStore, directory: Path
 ) -> None:
-    assert await store.save_meta(meta(ID_A))
-    assert await store.save_resume(ID_A, b"blob")
-    assert await store.save_meta(meta(ID_B))
+    await store.save_meta(meta(ID_A))
+    await store.save_resume(ID_A, b"blob")
+    await store.save_meta(meta(ID_B))
     await store.remove(ID_A)
     await store.remove(ID_A)
     await store.remove(ID_C)  # never saved
@@ -221,7 +226,7 @@ async def test_anything_but_a_canonical_uuid_is_rejected(
 async def test_a_failed_rename_keeps_the_previous_file_and_degrades_until_a_save_works(
     store: ResumeStore, directory: Path, health: HealthRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert await store.save_resume(ID_A, b"good old blob")
+    await store.save_resume(ID_A, b"good old blob")
     final = directory / f"{ID_A}.fastresume"
 
     def refuse(src: object, dst: object) -> None:
@@ -229,7 +234,8 @@ async def test_a_failed_rename_keeps_the_previous_file_and_degrades_until_a_save
 
     with monkeypatch.context() as patch:
         patch.setattr(os, "replace", refuse)
-        assert not await store.save_resume(ID_A, b"new blob")
+        with pytest.raises(ResumeStoreUnavailable, match="No space left on device"):
+            await store.save_resume(ID_A, b"new blob")
 
     assert final.read_bytes() == b"good old blob"
     assert sorted(p.name for p in directory.iterdir()) == [final.name]  # no .tmp left behind
@@ -241,7 +247,7 @@ async def test_a_failed_rename_keeps_the_previous_file_and_degrades_until_a_save
     assert (stats.saves, stats.failures) == (1, 1)
     assert stats.last_error == f"cannot write {final}: No space left on device"
 
-    assert await store.save_resume(ID_A, b"new blob")
+    await store.save_resume(ID_A, b"new blob")
     assert final.read_bytes() == b"new blob"
     assert state(health) == (HealthState.OK, None)
     # The last error is history, kept for diagnosis after recovery.
@@ -265,7 +271,7 @@ async def test_the_data_is_synced_before_the_rename_and_the_directory_after(
 
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
-    assert await store.save_meta(meta())
+    await store.save_meta(meta())
     assert steps == ["fsync file", "replace", "fsync directory"]
 
 
@@ -276,13 +282,14 @@ async def test_a_directory_that_cannot_be_created_degrades_and_recovers(
     blocker = tmp_path / "state"
     blocker.write_bytes(b"not a directory")
     store = ResumeStore(blocker / "resume", health=health)
-    assert not await store.save_meta(meta())
+    with pytest.raises(ResumeStoreUnavailable):
+        await store.save_meta(meta())
     health_state, reason = state(health)
     assert health_state is HealthState.DEGRADED
     assert reason == f"cannot write {blocker / 'resume' / (ID_A + '.meta.json')}: Not a directory"
 
     blocker.unlink()
-    assert await store.save_meta(meta())
+    await store.save_meta(meta())
     assert state(health) == (HealthState.OK, None)
     assert await store.load_all() == [StoredTorrent(meta=meta(), resume=None)]
 
@@ -293,7 +300,7 @@ async def test_a_directory_that_cannot_be_listed_raises_and_degrades(
     not_a_directory = tmp_path / "resume"
     not_a_directory.write_bytes(b"")
     store = ResumeStore(not_a_directory, health=health)
-    with pytest.raises(NotADirectoryError):
+    with pytest.raises(ResumeStoreUnavailable, match="Not a directory"):
         await store.load_all()
     assert state(health) == (
         HealthState.DEGRADED,
@@ -307,11 +314,11 @@ async def test_a_directory_that_cannot_be_listed_raises_and_degrades(
 async def test_damaged_metadata_is_moved_aside_and_skipped(
     store: ResumeStore, directory: Path, health: HealthRegistry
 ) -> None:
-    assert await store.save_meta(meta(ID_A))
-    assert await store.save_resume(ID_A, b"blob a")
-    assert await store.save_meta(meta(ID_B))
-    assert await store.save_resume(ID_B, b"blob b")
-    assert await store.save_meta(meta(ID_C))
+    await store.save_meta(meta(ID_A))
+    await store.save_resume(ID_A, b"blob a")
+    await store.save_meta(meta(ID_B))
+    await store.save_resume(ID_B, b"blob b")
+    await store.save_meta(meta(ID_C))
     (directory / f"{ID_A}.meta.json").write_bytes(b'{"format": 1, "torrent_id": ')  # torn
     # A copy under another torrent's name would otherwise load the same torrent twice.
     (directory / f"{ID_C}.meta.json").write_bytes(json.dumps(meta(ID_B).to_json()).encode())
@@ -352,14 +359,83 @@ async def test_an_earlier_corrupt_file_is_never_overwritten(
 async def test_leftover_temporary_files_are_removed_and_nothing_else(
     store: ResumeStore, directory: Path
 ) -> None:
-    assert await store.save_meta(meta())
+    await store.save_meta(meta())
     leftovers = [
         f"{ID_A}.meta.json.{uuid.uuid4().hex}.tmp",
         f"{ID_B}.fastresume.{uuid.uuid4().hex}.tmp",
     ]
-    unrelated = ["notes.tmp", "README", f"{ID_C}.fastresume"]
-    for name in leftovers + unrelated:
+    # An add interrupted after its blob and before its metadata leaves an orphan blob.
+    orphan = f"{ID_C}.fastresume"
+    unrelated = ["notes.tmp", "README"]
+    for name in [*leftovers, orphan, *unrelated]:
         (directory / name).write_bytes(b"half written")
 
     assert await store.load_all() == [StoredTorrent(meta=meta(), resume=None)]
     assert sorted(p.name for p in directory.iterdir()) == sorted([f"{ID_A}.meta.json", *unrelated])
+
+
+async def test_a_torrent_file_whose_blob_is_missing_is_moved_aside(
+    store: ResumeStore, directory: Path, health: HealthRegistry
+) -> None:
+    # Metadata of a .torrent without its blob (left by a crash before blob-first writes):
+    # there is no info dictionary to restore it from.
+    await store.save_meta(meta(ID_A, source="torrent", magnet=None))
+    await store.save_meta(meta(ID_B))  # a magnet needs no blob: it restores from the URI
+    assert [t.meta.torrent_id for t in await store.load_all()] == [ID_B]
+    assert (directory / f"{ID_A}.meta.json.corrupt").exists()
+    assert state(health)[0] is HealthState.DEGRADED
+
+
+async def test_a_new_torrent_is_stored_blob_first(
+    store: ResumeStore, directory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order: list[str] = []
+    real_replace = os.replace
+
+    def replace(src: str | Path, dst: str | Path) -> None:
+        order.append(Path(dst).name)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    await store.save_torrent(meta(source="torrent", magnet=None), b"blob")
+    assert order == [f"{ID_A}.fastresume", f"{ID_A}.meta.json"]
+
+
+async def test_a_batch_of_blobs_is_written_with_one_directory_sync(
+    store: ResumeStore, directory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await store.save_meta(meta(ID_A))
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append("directory" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    await store.save_resumes({ID_A: b"a", ID_B: b"b", ID_C: b"c"})
+    assert synced == ["file", "file", "file", "directory"]
+    assert (directory / f"{ID_B}.fastresume").read_bytes() == b"b"
+
+
+async def test_the_clean_mark_is_taken_once(store: ResumeStore) -> None:
+    assert await store.take_clean_mark() is False  # a new store was never stopped cleanly
+    await store.mark_clean()
+    assert await store.take_clean_mark() is True
+    assert await store.take_clean_mark() is False  # until the next clean stop
+
+
+async def test_a_failed_removal_raises_and_keeps_the_files(
+    tmp_path: Path, health: HealthRegistry
+) -> None:
+    directory = tmp_path / "resume"
+    store = ResumeStore(directory, health=health)
+    await store.save_meta(meta(ID_A))
+    directory.rename(tmp_path / "aside")
+    directory.write_text("a file where the directory was")
+    with pytest.raises(ResumeStoreUnavailable, match="cannot remove"):
+        await store.remove(ID_A)
+    assert state(health)[0] is HealthState.DEGRADED
+    directory.unlink()
+    (tmp_path / "aside").rename(directory)
+    assert [t.meta.torrent_id for t in await store.load_all()] == [ID_A]

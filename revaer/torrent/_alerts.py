@@ -1,0 +1,409 @@
+"""Alert records → engine state and events, handled by the session actor one batch at a time.
+
+Resume blobs that arrive in a batch are written together at its end (one directory sync);
+``completed`` for a finished torrent is published only once its resume data is on disk, so a
+crash right after it never loses a piece.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import assert_never
+
+import outcome
+import trio
+from loguru import logger
+
+from revaer.errors import InvalidParam, ValidationFailed
+from revaer.events import (
+    Completed,
+    FilesDiscovered,
+    SelectionReconciled,
+    TorrentFailed,
+    TorrentState,
+)
+from revaer.torrent._commands import AddedTorrent
+from revaer.torrent._core import PendingAdd, SessionCore, added_event
+from revaer.torrent._lt import LtTorrent
+from revaer.torrent._records import (
+    AddFinished,
+    AlertRecord,
+    AlertsDropped,
+    DataDeleteFailed,
+    FileError,
+    ListenResult,
+    LtStateChanged,
+    MetadataReceived,
+    ResumeData,
+    ResumeDataFailed,
+    StateUpdate,
+    StatusRecord,
+    StorageMoved,
+    StorageMoveFailed,
+    TorrentChecked,
+    TorrentError,
+    TorrentFinished,
+    TorrentPaused,
+    TrackerError,
+)
+from revaer.torrent._resume import ResumeStoreUnavailable
+from revaer.torrent._selection import Selection, compute_priorities, with_priorities
+from revaer.torrent._state import TorrentEntry
+from revaer.torrent._text import clean_name
+
+__all__ = ["AlertHandler", "ResumePolicy", "derive_state", "state_of"]
+
+_log = logger.bind(actor="session")
+# A batch at restore holds tens of thousands of records: let other tasks run in between.
+_YIELD_EVERY = 512
+
+_LT_STATES = {
+    "checking_files": TorrentState.CHECKING,
+    "checking_resume_data": TorrentState.CHECKING,
+    "downloading_metadata": TorrentState.FETCHING_METADATA,
+    "downloading": TorrentState.DOWNLOADING,
+    "finished": TorrentState.SEEDING,
+    "seeding": TorrentState.SEEDING,
+}
+
+
+def state_of(lt_state: str) -> TorrentState:
+    """The user-facing state for one of libtorrent's states (when not paused)."""
+    return _LT_STATES.get(lt_state, TorrentState.DOWNLOADING)
+
+
+def derive_state(status: StatusRecord) -> TorrentState:
+    """The user-facing state of a libtorrent status."""
+    if status.error:
+        return TorrentState.ERROR
+    if status.moving_storage:
+        return TorrentState.MOVING
+    if status.paused:
+        return TorrentState.QUEUED if status.auto_managed else TorrentState.PAUSED
+    return state_of(status.lt_state)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResumePolicy:
+    """When a changing torrent's resume data is saved while it transfers."""
+
+    every_seconds: float = 5.0
+    every_bytes: int = 8 * 1024 * 1024
+
+    def due(self, entry: TorrentEntry, now: float) -> bool:
+        """Whether ``entry`` (which libtorrent says needs saving) should be saved now."""
+        if entry.pending_saves:
+            return False
+        moved = entry.done - entry.saved_done
+        return moved >= self.every_bytes or (
+            moved > 0 and now - entry.save_asked_at >= self.every_seconds
+        )
+
+
+class AlertHandler:
+    """Turns alert records into state changes and events; owned by one session incarnation."""
+
+    def __init__(self, core: SessionCore, policy: ResumePolicy) -> None:
+        self._core = core
+        self._policy = policy
+        self.closing = False
+        """Set during the final save: state changes caused by stopping are not news."""
+        self.write_failures = 0
+        """Resume blobs that could not be written (the final save is then not clean)."""
+        self._refused: list[str] = []
+
+    async def handle(self, records: Sequence[AlertRecord]) -> None:
+        """Handle one batch in order; resume blobs are written at the end, together."""
+        blobs: dict[str, bytes] = {}
+        completing: list[TorrentEntry] = []
+        added: list[tuple[PendingAdd, TorrentEntry]] = []
+        for index, record in enumerate(records):
+            if index and index % _YIELD_EVERY == 0:
+                await trio.lowlevel.checkpoint()
+            await self._one(record, blobs, completing, added)
+        if added:
+            await self._announce(added)
+        if self._refused:
+            await self._remove_refused()
+        if blobs:
+            try:
+                await self._core.store.save_resumes(blobs)
+            except ResumeStoreUnavailable as exc:
+                self.write_failures += len(blobs)
+                _log.warning("resume data of {} torrent(s) not saved: {}", len(blobs), exc.detail)
+        for entry in completing:
+            await self._complete(entry)
+
+    async def _one(  # noqa: PLR0912 -- one case per record
+        self,
+        record: AlertRecord,
+        blobs: dict[str, bytes],
+        completing: list[TorrentEntry],
+        added: list[tuple[PendingAdd, TorrentEntry]],
+    ) -> None:
+        match record:
+            case StateUpdate():
+                if not self.closing:
+                    await self._statuses(record.statuses)
+            case AddFinished():
+                found = self._added(record)
+                if found is not None:
+                    added.append(found)
+            case ResumeData() | ResumeDataFailed():
+                self._resume_answer(record, blobs, completing)
+            case LtStateChanged() | TorrentPaused():
+                self._state_alert(record)
+            case MetadataReceived():
+                await self._metadata(record.ref)
+            case TorrentFinished():
+                await self._finished(record.ref)
+            case TorrentError():
+                self._failed(record.ref, "torrent", record.message)
+            case FileError():
+                self._failed(record.ref, "file", f"{record.file}: {record.message}")
+            case TrackerError():
+                self._failed(record.ref, "tracker", record.message, tracker=record.tracker)
+            case StorageMoveFailed():
+                self._failed(record.ref, "storage", record.message)
+            case StorageMoved():
+                await self._moved(record)
+            case TorrentChecked():
+                pass  # the state changes report it
+            case ListenResult():
+                self._listen(record)
+            case AlertsDropped():
+                _log.warning("libtorrent dropped alerts: {}", record.message)
+            case DataDeleteFailed():
+                _log.warning("cannot delete the data of {}: {}", record.info_hash, record.message)
+            case _:
+                assert_never(record)
+
+    def _resume_answer(
+        self,
+        record: ResumeData | ResumeDataFailed,
+        blobs: dict[str, bytes],
+        completing: list[TorrentEntry],
+    ) -> None:
+        entry = self._entry(record.ref)
+        if entry is None:
+            return  # a late answer for a removed torrent is dropped
+        entry.pending_saves = max(0, entry.pending_saves - 1)
+        if isinstance(record, ResumeData):
+            blobs[entry.meta.torrent_id] = record.blob  # answers come in order: latest wins
+        if entry.completing and entry.pending_saves == 0:
+            # The answer to the request made when it finished (or a later one): complete.
+            if isinstance(record, ResumeDataFailed):
+                _log.warning(
+                    "{}: no resume data at completion: {}", entry.meta.torrent_id, record.message
+                )
+            completing.append(entry)
+
+    def _state_alert(self, record: LtStateChanged | TorrentPaused) -> None:
+        entry = self._entry(record.ref)
+        if entry is None or self.closing:
+            return
+        if isinstance(record, TorrentPaused):
+            self._core.set_state(entry, TorrentState.PAUSED)
+        elif entry.state is not TorrentState.PAUSED:
+            # Immediate, so short states (a recheck of small data) are not lost between
+            # status updates; those publish only what differs from this.
+            self._core.set_state(entry, state_of(record.lt_state))
+
+    def _entry(self, ref: LtTorrent) -> TorrentEntry | None:
+        torrent_id = self._core.state.by_ref.get(ref)
+        return None if torrent_id is None else self._core.state.entries.get(torrent_id)
+
+    # -- adds ---------------------------------------------------------------------------------
+
+    def _added(self, record: AddFinished) -> tuple[PendingAdd, TorrentEntry] | None:
+        core = self._core
+        pending = next((core.adding[h] for h in record.info_hashes if h in core.adding), None)
+        if pending is None:
+            return None
+        for h in pending.hashes:
+            core.adding.pop(h, None)
+        meta = pending.meta
+        if record.ref is None:
+            message = f"libtorrent refused the torrent: {record.error}"
+            if pending.reply is None:
+                _log.error("cannot restore torrent {}: {}", meta.torrent_id, message)
+            else:
+                pending.reply.set(
+                    outcome.Error(
+                        ValidationFailed([InvalidParam(pointer="/metainfo", message=message)])
+                    )
+                )
+                self._forget_stored(meta.torrent_id)
+            return None
+        entry = TorrentEntry(
+            meta=meta,
+            ref=record.ref,
+            files_known=pending.files_known,
+            needs_save=not pending.restored,
+        )
+        core.state.register(entry, pending.hashes)
+        core.publish(added_event(meta, restored=pending.restored))
+        for detail in pending.reconciled:
+            core.publish(SelectionReconciled(torrent_id=meta.torrent_id, detail=detail))
+        return pending, entry
+
+    def _forget_stored(self, torrent_id: str) -> None:
+        # Refused by libtorrent: the stored files would make it fail again at every start.
+        self._refused.append(torrent_id)
+
+    async def _announce(self, added: list[tuple[PendingAdd, TorrentEntry]]) -> None:
+        core = self._core
+        with_files = [entry for _, entry in added if entry.files_known]
+        # One libtorrent call for the whole batch: at restore that is thousands of torrents.
+        listings = await core.lt(lambda: [entry.ref.files() for entry in with_files])
+        for entry, files in zip(with_files, listings, strict=True):
+            if files is None:
+                continue
+            listed, total, piece_length = files
+            core.publish(
+                FilesDiscovered(
+                    torrent_id=entry.meta.torrent_id,
+                    name=entry.meta.name,
+                    total_size=total,
+                    piece_length=piece_length,
+                    files=listed,
+                )
+            )
+        for pending, entry in added:
+            if pending.reply is not None:
+                meta = entry.meta
+                pending.reply.set(
+                    outcome.Value(
+                        AddedTorrent(
+                            torrent_id=meta.torrent_id, info_hash=meta.info_hash, name=meta.name
+                        )
+                    )
+                )
+
+    async def _remove_refused(self) -> None:
+        refused, self._refused = self._refused, []
+        for torrent_id in refused:
+            try:
+                await self._core.store.remove(torrent_id)
+            except ResumeStoreUnavailable as exc:
+                _log.warning("refused torrent {} stays stored: {}", torrent_id, exc.detail)
+
+    # -- progress and completion --------------------------------------------------------------
+
+    async def _statuses(self, statuses: Sequence[StatusRecord]) -> None:
+        core = self._core
+        now = trio.current_time()
+        samples: list[tuple[str, StatusRecord]] = []
+        due: list[TorrentEntry] = []
+        for status in statuses:
+            entry = self._entry(status.ref)
+            if entry is None:
+                continue
+            core.set_state(entry, derive_state(status))
+            entry.done = status.total_done
+            entry.needs_save = status.need_save_resume
+            if entry.needs_save and self._policy.due(entry, now):
+                due.append(entry)
+            samples.append((entry.meta.torrent_id, status))
+        core.offer_progress(samples)
+        # A kill mid-download then loses at most a few seconds of pieces (and those are
+        # found on disk again at the next start).
+        await core.ask_resume(due, only_if_modified=True)
+
+    async def _finished(self, ref: LtTorrent) -> None:
+        core = self._core
+        entry = self._entry(ref)
+        if entry is None:
+            return
+        await core.lt(core.session.post_torrent_updates)  # so the final 100 % progress follows
+        if not entry.meta.completed:
+            entry.completing = True
+        await core.ask_resume([entry])
+
+    async def _complete(self, entry: TorrentEntry) -> None:
+        core = self._core
+        if not entry.completing or core.state.entries.get(entry.meta.torrent_id) is not entry:
+            return
+        entry.completing = False
+        try:
+            await core.store_meta(entry, replace(entry.meta, completed=True))
+        except ResumeStoreUnavailable as exc:
+            # The data is complete on disk; at worst `completed` is announced again later.
+            _log.warning("{}: completion not recorded: {}", entry.meta.torrent_id, exc.detail)
+        core.publish(
+            Completed(
+                torrent_id=entry.meta.torrent_id,
+                save_path=entry.meta.download_dir,
+                name=entry.meta.name,
+            )
+        )
+
+    # -- metadata, storage, errors ------------------------------------------------------------
+
+    async def _metadata(self, ref: LtTorrent) -> None:
+        core = self._core
+        entry = self._entry(ref)
+        if entry is None:
+            return
+        files = await core.lt(ref.files)
+        if files is None:
+            return
+        listed, total, piece_length = files
+        meta = entry.meta
+        selection = Selection(
+            include=meta.include, exclude=meta.exclude, skip_fluff=meta.skip_fluff
+        )
+        name = clean_name(await core.lt(ref.name)) or meta.name
+        priorities = None if selection.is_default else compute_priorities(listed, selection)
+        try:
+            await core.store_meta(entry, replace(meta, name=name, priorities=priorities))
+        except ResumeStoreUnavailable as exc:
+            _log.warning("{}: metadata not saved: {}", meta.torrent_id, exc.detail)
+        if priorities is not None:
+            await core.lt(ref.prioritize_files, priorities)
+            listed = with_priorities(listed, priorities)
+        entry.files_known = True
+        await core.ask_resume([entry])  # its info dictionary, so a restart needs no peers
+        core.publish(
+            FilesDiscovered(
+                torrent_id=meta.torrent_id,
+                name=name,
+                total_size=total,
+                piece_length=piece_length,
+                files=listed,
+            )
+        )
+
+    async def _moved(self, record: StorageMoved) -> None:
+        entry = self._entry(record.ref)
+        if entry is None or entry.meta.download_dir == record.path:
+            return
+        try:
+            await self._core.store_meta(entry, replace(entry.meta, download_dir=record.path))
+        except ResumeStoreUnavailable as exc:
+            _log.warning("{}: new location not saved: {}", entry.meta.torrent_id, exc.detail)
+
+    def _failed(
+        self, ref: LtTorrent, source: str, message: str, *, tracker: str | None = None
+    ) -> None:
+        entry = self._entry(ref)
+        if entry is None:
+            return
+        message = clean_name(message)
+        _log.warning("{} {} error: {}", entry.meta.torrent_id, source, message)
+        self._core.publish(
+            TorrentFailed(
+                torrent_id=entry.meta.torrent_id,
+                source=source,
+                message=message,
+                tracker=None if tracker is None else clean_name(tracker),
+            )
+        )
+
+    def _listen(self, record: ListenResult) -> None:
+        if record.ok:
+            self._core.state.listen_port = record.port
+            _log.info("peers reach us on {}:{}", record.address, record.port)
+        else:
+            _log.error("cannot listen on {}:{}: {}", record.address, record.port, record.message)

@@ -1,0 +1,194 @@
+"""What one session incarnation works with: its libtorrent session, the state, the store.
+
+A :class:`SessionCore` is created by the session actor for each session it starts and used only
+from that actor's task (the command executor, the alert handler, restore and final save are
+functions of it). That is what makes the actor the only writer of engine state: nothing else
+holds a core.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, TypeVar
+
+import trio
+from loguru import logger
+
+from revaer.config import ConfigSnapshot
+from revaer.errors import NotFound
+from revaer.events import (
+    EventPayload,
+    Publisher,
+    StateChanged,
+    TorrentAdded,
+    TorrentState,
+    TorrentUpdated,
+)
+from revaer.runtime import HealthRegistry, Watched
+from revaer.telemetry import Metrics
+from revaer.torrent._inbox import AlertBatch, Reply
+from revaer.torrent._lt import LtSession
+from revaer.torrent._records import StatusRecord
+from revaer.torrent._resume import ResumeStore, TorrentMeta
+from revaer.torrent._state import EngineState, TorrentEntry
+
+__all__ = ["PendingAdd", "ProgressBatch", "SessionCore", "added_event", "updated_event"]
+
+T = TypeVar("T")
+_log = logger.bind(actor="session")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProgressBatch:
+    """Statuses of torrents that changed, for the progress coalescer."""
+
+    samples: tuple[tuple[str, StatusRecord], ...]
+
+
+@dataclass(slots=True, kw_only=True)
+class PendingAdd:
+    """An ``async_add`` libtorrent has not answered yet (a new torrent, or one restored)."""
+
+    meta: TorrentMeta
+    hashes: tuple[str, ...]
+    files_known: bool
+    reply: Reply | None = None
+    """The caller waiting for a new torrent; None for a restore."""
+    reconciled: list[str] = field(default_factory=list)
+    """``selection_reconciled`` details to publish once a restored torrent is in."""
+
+    @property
+    def restored(self) -> bool:
+        """Whether this is a torrent restored from the resume store."""
+        return self.reply is None
+
+
+def added_event(meta: TorrentMeta, *, restored: bool) -> TorrentAdded:
+    """``torrent_added`` for a torrent now in the session."""
+    return TorrentAdded(
+        torrent_id=meta.torrent_id,
+        info_hash=meta.info_hash,
+        name=meta.name,
+        restored=restored,
+        download_dir=meta.download_dir,
+        sequential=meta.sequential,
+        paused=meta.paused,
+        tags=meta.tags,
+        trackers=meta.trackers,
+        max_download_bps=meta.max_download_bps,
+        max_upload_bps=meta.max_upload_bps,
+        added_at=meta.added_at,
+    )
+
+
+def updated_event(meta: TorrentMeta) -> TorrentUpdated:
+    """``torrent_updated`` after a torrent's stored settings changed."""
+    return TorrentUpdated(
+        torrent_id=meta.torrent_id,
+        name=meta.name,
+        download_dir=meta.download_dir,
+        sequential=meta.sequential,
+        paused=meta.paused,
+        tags=meta.tags,
+        trackers=meta.trackers,
+        max_download_bps=meta.max_download_bps,
+        max_upload_bps=meta.max_upload_bps,
+    )
+
+
+class SessionCore:
+    """One session incarnation's world; every method runs in the session actor's task."""
+
+    def __init__(
+        self,
+        *,
+        session: LtSession,
+        state: EngineState,
+        store: ResumeStore,
+        publisher: Publisher,
+        samples: trio.MemorySendChannel[ProgressBatch],
+        snapshots: Watched[ConfigSnapshot],
+        health: HealthRegistry,
+        metrics: Metrics | None,
+        limiter: trio.CapacityLimiter,
+    ) -> None:
+        self.session = session
+        self.state = state
+        self.store = store
+        self.publisher = publisher
+        self.snapshots = snapshots
+        self.health = health
+        self.adding: dict[str, PendingAdd] = {}
+        """Adds libtorrent has not answered, by each of their info hashes."""
+        self.in_transit: AlertBatch | None = None
+        """The batch the pump popped last (handled once its ``handled`` is set)."""
+        self._samples = samples
+        self._metrics = metrics
+        self._limiter = limiter
+
+    async def lt(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run one libtorrent call in a worker thread, one call at a time, in order."""
+        return await trio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=self._limiter)
+
+    def publish(self, payload: EventPayload) -> None:
+        """Publish an event (the catalog sees it before any subscriber)."""
+        self.publisher.publish(payload)
+
+    def entry(self, torrent_id: str) -> TorrentEntry:
+        """The live torrent ``torrent_id``; ``NotFound`` otherwise."""
+        entry = self.state.entries.get(torrent_id)
+        if entry is None:
+            raise NotFound(f"no torrent {torrent_id}")
+        return entry
+
+    def pending_ids(self) -> set[str]:
+        """Torrent ids of adds still in flight."""
+        return {pending.meta.torrent_id for pending in self.adding.values()}
+
+    def set_state(self, entry: TorrentEntry, state: TorrentState) -> None:
+        """Publish ``state_changed`` when ``state`` differs from the last one published."""
+        if state == entry.state:
+            return
+        previous = entry.state
+        self.state.set_state(entry, state)
+        self.publish(StateChanged(torrent_id=entry.meta.torrent_id, state=state, previous=previous))
+        if self._metrics is not None:
+            self._metrics.active_torrents.set(self.state.active())
+
+    async def store_meta(self, entry: TorrentEntry, meta: TorrentMeta) -> None:
+        """Persist ``meta`` (``ResumeStoreUnavailable`` when it cannot be), then adopt it."""
+        await self.store.save_meta(meta)
+        entry.meta = meta
+        self.publish(updated_event(meta))
+
+    async def ask_resume(
+        self, entries: Sequence[TorrentEntry], *, only_if_modified: bool = False
+    ) -> None:
+        """Ask libtorrent for fresh resume data of ``entries`` (answered by resume alerts)."""
+        if not entries:
+            return
+        now = trio.current_time()
+        for entry in entries:
+            entry.save_asked_at = now
+            entry.saved_done = entry.done
+            entry.pending_saves += 1
+        await self.lt(
+            self.session.request_resume,
+            [e.ref for e in entries],
+            only_if_modified=only_if_modified,
+        )
+
+    def offer_progress(self, samples: Iterable[tuple[str, StatusRecord]]) -> None:
+        """Hand statuses to the coalescer without waiting (a full queue drops them: the
+        next update is newer anyway)."""
+        batch = tuple(samples)
+        if batch:
+            with contextlib.suppress(trio.WouldBlock):
+                self._samples.send_nowait(ProgressBatch(samples=batch))
+
+    def profile(self) -> Mapping[str, Any]:
+        """The engine profile in effect."""
+        return self.snapshots.value.engine_profile

@@ -1,0 +1,223 @@
+"""Commands, executed by the session actor one at a time (see ``SessionActor``).
+
+Each command that changes a torrent stores the change first and applies it to libtorrent
+after, so what is acknowledged is on disk, and a failure to store changes nothing. An add is
+answered later, when libtorrent reports it (``AddFinished``): :data:`DEFERRED`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import replace
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, Final, assert_never
+
+import trio
+
+from revaer.errors import Conflict, InvalidParam, ValidationFailed
+from revaer.events import FilesDiscovered, TorrentRemoved
+from revaer.torrent._commands import (
+    ConnectPeer,
+    MoveStorage,
+    PauseTorrent,
+    Reannounce,
+    Recheck,
+    RemoveTorrent,
+    ResumeTorrent,
+    SelectFiles,
+    SetRateLimits,
+    SetSequential,
+)
+from revaer.torrent._core import PendingAdd, SessionCore
+from revaer.torrent._inbox import PreparedAdd, Reply, SessionCommand
+from revaer.torrent._resume import ResumeStoreUnavailable, TorrentMeta
+from revaer.torrent._selection import Selection, compute_priorities, with_priorities
+from revaer.torrent._state import TorrentEntry
+from revaer.torrent._validate import absolute_path
+
+__all__ = ["DEFERRED", "execute"]
+
+DEFERRED: Final = object()
+"""Returned for a command whose reply is sent later (an add waits for libtorrent)."""
+
+
+async def execute(core: SessionCore, command: SessionCommand, reply: Reply) -> object:
+    """Run one command; its result, or :data:`DEFERRED` when ``reply`` is answered later."""
+    match command:
+        case PreparedAdd():
+            await _add(core, command, reply)
+            return DEFERRED
+        case PauseTorrent():
+            entry = core.entry(command.torrent_id)
+            await _change(core, entry, entry.ref.pause, paused=True)
+        case ResumeTorrent():
+            entry = core.entry(command.torrent_id)
+            await _change(core, entry, entry.ref.resume, paused=False)
+        case RemoveTorrent():
+            await _remove(core, command)
+        case SetSequential():
+            entry = core.entry(command.torrent_id)
+            await _change(
+                core,
+                entry,
+                partial(entry.ref.set_sequential, command.enabled),
+                sequential=command.enabled,
+            )
+        case SetRateLimits():
+            entry = core.entry(command.torrent_id)
+            await _change(
+                core,
+                entry,
+                partial(entry.ref.set_limits, command.download_bps, command.upload_bps),
+                max_download_bps=command.download_bps or None,
+                max_upload_bps=command.upload_bps or None,
+            )
+        case SelectFiles():
+            await _select(core, command)
+        case Reannounce():
+            await core.lt(core.entry(command.torrent_id).ref.force_reannounce)
+        case Recheck():
+            await core.lt(core.entry(command.torrent_id).ref.force_recheck)
+        case MoveStorage():
+            path = absolute_path(command.download_dir, "/download_dir")
+            # Recorded only once libtorrent confirms it (StorageMoved): a failed move leaves
+            # the torrent where it was, and so do its metadata and the catalog.
+            await core.lt(core.entry(command.torrent_id).ref.move_storage, path)
+        case ConnectPeer():
+            entry = core.entry(command.torrent_id)
+            await core.lt(entry.ref.connect_peer, command.host, command.port)
+        case _:
+            assert_never(command)
+    return None
+
+
+async def _change(core: SessionCore, entry: TorrentEntry, action: Any, **meta_changes: Any) -> None:
+    await core.store_meta(entry, replace(entry.meta, **meta_changes))
+    await core.lt(action)
+    await core.ask_resume([entry])
+
+
+async def _add(core: SessionCore, prepared: PreparedAdd, reply: Reply) -> None:
+    command, source, torrent_id = prepared.command, prepared.source, prepared.torrent_id
+    profile = core.profile()
+    extra = (profile.get("tracker") or {}).get("extra_trackers") or ()
+    if extra:
+        source.add_trackers(tuple(extra))
+    hashes = source.info.info_hashes
+    existing = next((core.state.by_hash[h] for h in hashes if h in core.state.by_hash), None)
+    if existing is None:
+        pending = next((core.adding[h] for h in hashes if h in core.adding), None)
+        existing = pending.meta.torrent_id if pending is not None else None
+    if existing is not None:
+        raise Conflict(f"this torrent is already present as {existing}")
+    if torrent_id in core.state.entries or torrent_id in core.pending_ids():
+        raise Conflict(f"a torrent with id {torrent_id} exists already")
+    root = command.download_dir or profile.get("download_root")
+    if not root:
+        raise ValidationFailed(
+            [InvalidParam(pointer="/download_dir", message="required: no download_root is set")]
+        )
+    selection = Selection(
+        include=command.include, exclude=command.exclude, skip_fluff=command.skip_fluff
+    )
+    meta = TorrentMeta(
+        torrent_id=torrent_id,
+        info_hash=source.info.info_hash,
+        name=source.info.name,
+        source="magnet" if command.magnet else "torrent",
+        magnet=command.magnet,
+        download_dir=absolute_path(root, "/download_dir"),
+        sequential=(
+            command.sequential
+            if command.sequential is not None
+            else bool(profile.get("sequential_default"))
+        ),
+        paused=command.paused,
+        tags=command.tags,
+        trackers=command.trackers,
+        include=command.include,
+        exclude=command.exclude,
+        skip_fluff=command.skip_fluff,
+        priorities=(
+            compute_priorities(source.info.files, selection)
+            if source.info.has_metadata and not selection.is_default
+            else None
+        ),
+        max_download_bps=command.max_download_bps or None,
+        max_upload_bps=command.max_upload_bps or None,
+        added_at=datetime.now(UTC).isoformat(),
+    )
+    # A .torrent's first resume blob (its info dictionary) and then the metadata, durably,
+    # before libtorrent hears of it: after a crash it is restored whole, or it never was.
+    blob = await trio.to_thread.run_sync(source.to_resume) if source.info.has_metadata else None
+    await core.store.save_torrent(meta, blob)
+    try:
+        await core.lt(
+            partial(
+                core.session.async_add,
+                source,
+                save_path=meta.download_dir,
+                paused=meta.paused,
+                sequential=meta.sequential,
+                download_bps=meta.max_download_bps,
+                upload_bps=meta.max_upload_bps,
+                priorities=meta.priorities,
+            )
+        )
+    except Exception:
+        # libtorrent refused it at once: forget the files again (a cancellation instead
+        # leaves a stored torrent, restored whole at the next start).
+        with contextlib.suppress(ResumeStoreUnavailable):
+            await core.store.remove(torrent_id)
+        raise
+    pending = PendingAdd(
+        meta=meta, hashes=hashes, files_known=source.info.has_metadata, reply=reply
+    )
+    for h in hashes:
+        core.adding[h] = pending
+
+
+async def _remove(core: SessionCore, command: RemoveTorrent) -> None:
+    entry = core.entry(command.torrent_id)
+    # Stored files first: if this fails nothing changed, and once it succeeded a crash can
+    # only leave a torrent that is gone (its data is kept unless libtorrent deleted it).
+    await core.store.remove(command.torrent_id)
+    await core.lt(partial(core.session.remove, entry.ref, delete_files=command.delete_data))
+    core.state.forget(command.torrent_id)
+    core.publish(TorrentRemoved(torrent_id=command.torrent_id, deleted_data=command.delete_data))
+
+
+async def _select(core: SessionCore, command: SelectFiles) -> None:
+    entry = core.entry(command.torrent_id)
+    selection = Selection(
+        include=command.include, exclude=command.exclude, skip_fluff=command.skip_fluff
+    )
+    files = await core.lt(entry.ref.files)
+    priorities = None
+    if files is not None:
+        priorities = compute_priorities(files[0], selection, command.priorities)
+    await core.store_meta(
+        entry,
+        replace(
+            entry.meta,
+            include=command.include,
+            exclude=command.exclude,
+            skip_fluff=command.skip_fluff,
+            priorities=priorities,
+        ),
+    )
+    if files is None or priorities is None:
+        return  # applied when the metadata arrives
+    await core.lt(entry.ref.prioritize_files, priorities)
+    await core.ask_resume([entry])
+    listed, total, piece_length = files
+    core.publish(
+        FilesDiscovered(
+            torrent_id=entry.meta.torrent_id,
+            name=entry.meta.name,
+            total_size=total,
+            piece_length=piece_length,
+            files=with_priorities(listed, priorities),
+        )
+    )
