@@ -123,7 +123,7 @@ class AlertHandler:
                 await trio.lowlevel.checkpoint()
             await self._one(record, blobs, completing, added)
         if added:
-            await self._announce(added)
+            self._announce(added)
         if self._refused:
             await self._remove_refused()
         if blobs:
@@ -252,22 +252,26 @@ class AlertHandler:
         # Refused by libtorrent: the stored files would make it fail again at every start.
         self._refused.append(torrent_id)
 
-    async def _announce(self, added: list[tuple[PendingAdd, TorrentEntry]]) -> None:
+    def _announce(self, added: list[tuple[PendingAdd, TorrentEntry]]) -> None:
         core = self._core
-        with_files = [entry for _, entry in added if entry.files_known]
-        # One libtorrent call for the whole batch: at restore that is thousands of torrents.
-        listings = await core.lt(lambda: [entry.ref.files() for entry in with_files])
-        for entry, files in zip(with_files, listings, strict=True):
-            if files is None:
+        for pending, entry in added:
+            info, meta = pending.info, entry.meta
+            if not info.has_metadata:
                 continue
-            listed, total, piece_length = files
+            # The listing parsed before the add, with the priorities it was added with: no
+            # libtorrent round trip (at a restore that would be one per torrent).
+            files = info.files
+            if meta.priorities is not None and len(meta.priorities) > max(
+                (f.index for f in files), default=-1
+            ):
+                files = with_priorities(files, meta.priorities)
             core.publish(
                 FilesDiscovered(
-                    torrent_id=entry.meta.torrent_id,
-                    name=entry.meta.name,
-                    total_size=total,
-                    piece_length=piece_length,
-                    files=listed,
+                    torrent_id=meta.torrent_id,
+                    name=meta.name,
+                    total_size=info.total_size,
+                    piece_length=info.piece_length,
+                    files=files,
                 )
             )
         for pending, entry in added:

@@ -54,6 +54,7 @@ class ProgressCoalescer:
         self._interval = interval
         self._metrics = metrics
         self._latest: dict[str, StatusRecord] = {}
+        self._wake = trio.Event()
         self._last_emit: dict[str, float] = {}
         self._transferred: dict[str, tuple[int, int]] = {}
 
@@ -63,13 +64,17 @@ class ProgressCoalescer:
             nursery.start_soon(self._collect)
             task_status.started()
             while True:
-                await trio.sleep(self._interval)
+                await self._wake.wait()  # asleep while nothing changes
                 self._flush()
+                if not self._latest:
+                    self._wake = trio.Event()
+                await trio.sleep(self._interval)
 
     async def _collect(self) -> None:
         async for batch in self._samples:
             for torrent_id, status in batch.samples:
                 self._latest[torrent_id] = status  # latest wins
+            self._wake.set()
 
     def _flush(self) -> None:
         now = trio.current_time()

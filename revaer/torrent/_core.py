@@ -31,7 +31,7 @@ from revaer.runtime import HealthRegistry, Watched
 from revaer.telemetry import Metrics
 from revaer.torrent._inbox import AlertBatch, Reply
 from revaer.torrent._lt import LtSession
-from revaer.torrent._records import StatusRecord
+from revaer.torrent._records import StatusRecord, TorrentSourceInfo
 from revaer.torrent._resume import ResumeStore, TorrentMeta
 from revaer.torrent._state import EngineState, TorrentEntry
 
@@ -54,11 +54,17 @@ class PendingAdd:
 
     meta: TorrentMeta
     hashes: tuple[str, ...]
-    files_known: bool
+    info: TorrentSourceInfo
+    """What parsing the .torrent, magnet or resume data found (the file list, when known)."""
     reply: Reply | None = None
     """The caller waiting for a new torrent; None for a restore."""
     reconciled: list[str] = field(default_factory=list)
     """``selection_reconciled`` details to publish once a restored torrent is in."""
+
+    @property
+    def files_known(self) -> bool:
+        """Whether the file list is known (a .torrent, or a magnet whose metadata arrived)."""
+        return self.info.has_metadata
 
     @property
     def restored(self) -> bool:
@@ -125,6 +131,8 @@ class SessionCore:
         """Adds libtorrent has not answered, by each of their info hashes."""
         self.in_transit: AlertBatch | None = None
         """The batch the pump popped last (handled once its ``handled`` is set)."""
+        self.became_active = trio.Event()
+        """Set (and replaced) when the first torrent becomes active: the ticker speeds up."""
         self._samples = samples
         self._metrics = metrics
         self._limiter = limiter
@@ -153,10 +161,15 @@ class SessionCore:
         if state == entry.state:
             return
         previous = entry.state
+        was_active = self.state.active()
         self.state.set_state(entry, state)
         self.publish(StateChanged(torrent_id=entry.meta.torrent_id, state=state, previous=previous))
+        active = self.state.active()
+        if active and not was_active:
+            self.became_active.set()
+            self.became_active = trio.Event()
         if self._metrics is not None:
-            self._metrics.active_torrents.set(self.state.active())
+            self._metrics.active_torrents.set(active)
 
     async def store_meta(self, entry: TorrentEntry, meta: TorrentMeta) -> None:
         """Persist ``meta`` (``ResumeStoreUnavailable`` when it cannot be), then adopt it."""

@@ -51,6 +51,7 @@ class EngineTuning:
 
     extra_settings: Mapping[str, Any] | None = None
     coalesce_interval: float = 0.1
+    idle_update_interval: float = 1.0
     resume_interval: float = 30.0
     resume_progress_seconds: float = 5.0
     resume_progress_bytes: int = 8 * 1024 * 1024
@@ -106,6 +107,7 @@ class Engine:
             health=self._health,
             timing=SessionTiming(
                 update_interval=tuning.coalesce_interval,
+                idle_interval=tuning.idle_update_interval,
                 resume_interval=tuning.resume_interval,
                 resume_policy=ResumePolicy(
                     every_seconds=tuning.resume_progress_seconds,

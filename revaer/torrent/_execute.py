@@ -38,6 +38,8 @@ from revaer.torrent._validate import absolute_path
 
 __all__ = ["DEFERRED", "execute"]
 
+_ENCODE_INLINE = 64 * 1024
+
 DEFERRED: Final = object()
 """Returned for a command whose reply is sent later (an add waits for libtorrent)."""
 
@@ -150,7 +152,11 @@ async def _add(core: SessionCore, prepared: PreparedAdd, reply: Reply) -> None:
     )
     # A .torrent's first resume blob (its info dictionary) and then the metadata, durably,
     # before libtorrent hears of it: after a crash it is restored whole, or it never was.
-    blob = await trio.to_thread.run_sync(source.to_resume) if source.info.has_metadata else None
+    blob = None
+    if source.info.has_metadata:
+        # Encoding is quick for a typical torrent; a big one is encoded off the loop.
+        big = len(command.metainfo or b"") > _ENCODE_INLINE
+        blob = await trio.to_thread.run_sync(source.to_resume) if big else source.to_resume()
     await core.store.save_torrent(meta, blob)
     try:
         await core.lt(
@@ -171,9 +177,7 @@ async def _add(core: SessionCore, prepared: PreparedAdd, reply: Reply) -> None:
         with contextlib.suppress(ResumeStoreUnavailable):
             await core.store.remove(torrent_id)
         raise
-    pending = PendingAdd(
-        meta=meta, hashes=hashes, files_known=source.info.has_metadata, reply=reply
-    )
+    pending = PendingAdd(meta=meta, hashes=hashes, info=source.info, reply=reply)
     for h in hashes:
         core.adding[h] = pending
 

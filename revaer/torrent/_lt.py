@@ -504,7 +504,8 @@ def _status(st: lt.torrent_status, ref: LtTorrent | None = None) -> StatusRecord
 def _convert(a: lt.alert) -> AlertRecord | None:  # noqa: PLR0911 -- one branch per alert type
     # Runs before the next pop_alerts: copy what is needed, keep nothing of the alert.
     if isinstance(a, lt.state_update_alert):
-        return StateUpdate(statuses=tuple(_status(st) for st in a.status))
+        statuses = tuple(_status(st) for st in a.status)
+        return StateUpdate(statuses=statuses) if statuses else None  # nothing changed
     if isinstance(a, lt.add_torrent_alert):
         failed = bool(a.error.value())
         return AddFinished(

@@ -92,10 +92,7 @@ async def restore(
             _log.error("cannot restore torrent {}: its info hash is stored twice", meta.torrent_id)
             continue
         pending = PendingAdd(
-            meta=meta,
-            hashes=hashes,
-            files_known=source.info.has_metadata,
-            reconciled=_reconciled(restorable),
+            meta=meta, hashes=hashes, info=source.info, reconciled=_reconciled(restorable)
         )
         for h in hashes:
             core.adding[h] = pending

@@ -370,14 +370,16 @@ class ResumeStore:
         await self._write([(self._path(tid, _RESUME_SUFFIX), b) for tid, b in blobs.items()])
 
     async def save_torrent(self, meta: TorrentMeta, blob: bytes | None) -> None:
-        """Store a new torrent: its blob durably first, then the metadata that makes it exist.
+        """Store a new torrent: its blob, then the metadata that makes it exist, in one batch.
 
-        A crash in between leaves an orphan blob, which ``load_all`` deletes; never metadata
-        without the blob a .torrent needs to be restored.
+        Both are synced before either is renamed into place, the blob first: a crash leaves
+        nothing, an orphan blob (deleted by ``load_all``), or both. Journaling file systems
+        keep renames in order; were the metadata ever to survive without its blob, ``load_all``
+        moves it aside (it was never acknowledged: this returns after the directory sync).
         """
-        if blob is not None:
-            await self.save_resume(meta.torrent_id, blob)
-        await self.save_meta(meta)
+        items = [] if blob is None else [(self._path(meta.torrent_id, _RESUME_SUFFIX), blob)]
+        items.append((self._path(meta.torrent_id, _META_SUFFIX), _encode(meta)))
+        await self._write(items)
 
     async def remove(self, torrent_id: str) -> None:
         """Delete both files of a torrent; files that do not exist are fine.

@@ -59,6 +59,8 @@ class SessionTiming:
 
     update_interval: float
     """Seconds between ``post_torrent_updates`` (statuses for progress and states)."""
+    idle_interval: float
+    """The same while no torrent is active (states still change at once, through alerts)."""
     resume_interval: float
     """Seconds between saves of every torrent libtorrent says changed."""
     resume_policy: ResumePolicy
@@ -310,12 +312,16 @@ class _Incarnation:
     # -- helper tasks (they only send messages or make libtorrent calls) ---------------------
 
     async def _tick(self, inbox: trio.MemorySendChannel[Inbound]) -> None:
-        timing = self._actor._timing
+        timing, core = self._actor._timing, self._core
         next_save = trio.current_time() + timing.resume_interval
         async with inbox:
             while True:
-                await self._core.lt(self._core.session.post_torrent_updates)
-                await trio.sleep(timing.update_interval)
+                await core.lt(core.session.post_torrent_updates)
+                # Statuses change only while something transfers or checks: with every torrent
+                # paused, ask rarely (idle CPU), and speed up the moment one becomes active.
+                active = core.state.active() > 0
+                with trio.move_on_after(timing.update_interval if active else timing.idle_interval):
+                    await core.became_active.wait()
                 if trio.current_time() >= next_save:
                     next_save = trio.current_time() + timing.resume_interval
                     with contextlib.suppress(trio.WouldBlock):  # busy: the next one will do
