@@ -347,54 +347,41 @@ class TorrentCatalog:
             case _:
                 assert_never(payload)
 
-    def _added(self, payload: TorrentAdded, at: datetime) -> TorrentRecord:
+    def _added(self, payload: TorrentAdded, at: datetime) -> TorrentRecord | None:
         old = self._records.get(payload.torrent_id)
         stored: dict[str, Any] = {
+            "info_hash": payload.info_hash,
             "save_path": payload.download_dir,
             "sequential": payload.sequential,
             "tags": payload.tags,
             "trackers": payload.trackers,
+            "added_at": _parse_time(payload.added_at) or (old.added_at if old else at),
         }
-        added_at = _parse_time(payload.added_at) or (old.added_at if old is not None else at)
         if old is None:
             record = TorrentRecord(
-                torrent_id=payload.torrent_id,
-                info_hash=payload.info_hash,
-                name=payload.name,
-                added_at=added_at,
-                updated_at=at,
-                **stored,
+                torrent_id=payload.torrent_id, name=payload.name, updated_at=at, **stored
             )
-        else:
-            # Live figures of a previous session are stale; what was downloaded is not, so a
-            # restored torrent keeps it (a fresh add starts from zero).
-            kept = (
-                old
-                if payload.restored
-                else replace(
-                    old,
-                    progress=0.0,
-                    bytes_done=0,
-                    ratio=0.0,
-                    completed_at=None,
-                    last_error=None,
-                )
-            )
-            record = replace(
-                kept,
-                info_hash=payload.info_hash,
-                name=payload.name or old.name,
-                state=TorrentState.QUEUED,
-                download_bps=0,
-                upload_bps=0,
-                eta_seconds=None,
-                peers=0,
-                seeds=0,
-                added_at=added_at,
-                updated_at=at,
-                **stored,
-            )
-        return self._store(record, urgent=True)
+            return self._store(record, urgent=True)
+        # Live figures of a previous session are stale. A restored torrent keeps what was
+        # downloaded and its last known state until the session reports one (a restart of
+        # thousands of unchanged torrents then rewrites nothing); a fresh add starts over.
+        fields = stored | {
+            "name": payload.name or old.name,
+            "download_bps": 0,
+            "upload_bps": 0,
+            "eta_seconds": None,
+            "peers": 0,
+            "seeds": 0,
+        }
+        if not payload.restored:
+            fields |= {
+                "state": TorrentState.QUEUED,
+                "bytes_done": 0,
+                "ratio": 0.0,
+                "completed_at": None,
+                "last_error": None,
+            }
+        return self._change(payload.torrent_id, at, **fields)
 
     def _completed(self, payload: Completed, at: datetime) -> TorrentRecord | None:
         old = self._records.get(payload.torrent_id)
@@ -416,11 +403,14 @@ class TorrentCatalog:
         if old is None:
             # Without TorrentAdded there is no info hash to key a row on; the add comes first.
             return None
-        record = replace(old, **fields)
-        record = replace(record, progress=_fraction(record.bytes_done, record.bytes_total))
-        if record == old:
+        fields["progress"] = _fraction(
+            fields.get("bytes_done", old.bytes_done), fields.get("bytes_total", old.bytes_total)
+        )
+        # Most events change nothing the catalog shows (a restore re-announces every torrent):
+        # comparing the fields is far cheaper than building a record to compare.
+        if all(getattr(old, name) == value for name, value in fields.items()):
             return None
-        return self._store(replace(record, updated_at=at), urgent=urgent)
+        return self._store(replace(old, updated_at=at, **fields), urgent=urgent)
 
     def _remove(self, torrent_id: str) -> TorrentRecord | None:
         record = self._records.pop(torrent_id, None)

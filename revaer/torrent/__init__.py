@@ -25,13 +25,19 @@ from revaer.torrent._commands import (
     SetSequential,
 )
 from revaer.torrent._engine import Engine, EngineTuning
-from revaer.torrent._handle import EngineHandle, EngineUnavailable, HandleStatistics
+from revaer.torrent._handle import (
+    MAX_BULK_ADD,
+    EngineHandle,
+    EngineUnavailable,
+    HandleStatistics,
+)
 from revaer.torrent._lt import LtSession
 from revaer.torrent._resume import ResumeStore, ResumeStoreUnavailable, StoredTorrent, TorrentMeta
 from revaer.torrent._selection import FLUFF_GLOBS, PRIORITY_NAMES, Selection, compute_priorities
 
 __all__ = [
     "FLUFF_GLOBS",
+    "MAX_BULK_ADD",
     "PRIORITY_NAMES",
     "AddTorrent",
     "AddedTorrent",

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import assert_never
 
-import outcome
 import trio
 from loguru import logger
 
@@ -89,15 +88,18 @@ class ResumePolicy:
     """When a changing torrent's resume data is saved while it transfers."""
 
     every_seconds: float = 5.0
-    every_bytes: int = 8 * 1024 * 1024
+    every_bytes: int = 64 * 1024 * 1024
+    min_gap: float = 1.0
+    """Never more often than this, however fast it downloads (each save costs libtorrent work)."""
 
     def due(self, entry: TorrentEntry, now: float) -> bool:
         """Whether ``entry`` (which libtorrent says needs saving) should be saved now."""
         if entry.pending_saves:
             return False
-        moved = entry.done - entry.saved_done
-        return moved >= self.every_bytes or (
-            moved > 0 and now - entry.save_asked_at >= self.every_seconds
+        moved = entry.done - (entry.done if entry.saved_done is None else entry.saved_done)
+        since = now - entry.save_asked_at
+        return moved > 0 and (
+            since >= self.every_seconds or (moved >= self.every_bytes and since >= self.min_gap)
         )
 
 
@@ -112,6 +114,7 @@ class AlertHandler:
         self.write_failures = 0
         """Resume blobs that could not be written (the final save is then not clean)."""
         self._refused: list[str] = []
+        self._stale: list[TorrentEntry] = []
 
     async def handle(self, records: Sequence[AlertRecord]) -> None:
         """Handle one batch in order; resume blobs are written at the end, together."""
@@ -126,6 +129,9 @@ class AlertHandler:
             self._announce(added)
         if self._refused:
             await self._remove_refused()
+        if self._stale:
+            stale, self._stale = self._stale, []
+            await self._core.ask_resume(stale)
         if blobs:
             try:
                 await self._core.store.save_resumes(blobs)
@@ -205,9 +211,10 @@ class AlertHandler:
             return
         if isinstance(record, TorrentPaused):
             self._core.set_state(entry, TorrentState.PAUSED)
-        elif entry.state is not TorrentState.PAUSED:
+        elif not entry.meta.paused and entry.state is not TorrentState.PAUSED:
             # Immediate, so short states (a recheck of small data) are not lost between
-            # status updates; those publish only what differs from this.
+            # status updates; those publish only what differs from this. A paused torrent's
+            # state comes from its statuses (libtorrent's own state flickers at a restore).
             self._core.set_state(entry, state_of(record.lt_state))
 
     def _entry(self, ref: LtTorrent) -> TorrentEntry | None:
@@ -226,13 +233,12 @@ class AlertHandler:
         meta = pending.meta
         if record.ref is None:
             message = f"libtorrent refused the torrent: {record.error}"
-            if pending.reply is None:
+            if pending.group is None:
                 _log.error("cannot restore torrent {}: {}", meta.torrent_id, message)
             else:
-                pending.reply.set(
-                    outcome.Error(
-                        ValidationFailed([InvalidParam(pointer="/metainfo", message=message)])
-                    )
+                pending.group.resolve(
+                    pending.index,
+                    ValidationFailed([InvalidParam(pointer="/metainfo", message=message)]),
                 )
                 self._forget_stored(meta.torrent_id)
             return None
@@ -240,10 +246,17 @@ class AlertHandler:
             meta=meta,
             ref=record.ref,
             files_known=pending.files_known,
-            needs_save=not pending.restored,
+            # A new torrent's stored blob has no pieces; a restored one's matches the torrent,
+            # unless pieces found on disk were added to it (then it is saved at once).
+            saved_done=None if pending.restored and pending.blob_current else 0,
         )
+        if not pending.blob_current:
+            self._stale.append(entry)
         core.state.register(entry, pending.hashes)
         core.publish(added_event(meta, restored=pending.restored))
+        if meta.paused:
+            # Known without asking libtorrent: read models are consistent at once.
+            core.set_state(entry, TorrentState.PAUSED)
         for detail in pending.reconciled:
             core.publish(SelectionReconciled(torrent_id=meta.torrent_id, detail=detail))
         return pending, entry
@@ -256,11 +269,11 @@ class AlertHandler:
         core = self._core
         for pending, entry in added:
             info, meta = pending.info, entry.meta
-            if not info.has_metadata:
+            if not info.has_metadata or (pending.restored and core.files_known(meta.torrent_id)):
                 continue
             # The listing parsed before the add, with the priorities it was added with: no
-            # libtorrent round trip (at a restore that would be one per torrent).
-            files = info.files
+            # libtorrent round trip.
+            files = info.files if pending.source is None else pending.source.listing()
             if meta.priorities is not None and len(meta.priorities) > max(
                 (f.index for f in files), default=-1
             ):
@@ -275,14 +288,13 @@ class AlertHandler:
                 )
             )
         for pending, entry in added:
-            if pending.reply is not None:
+            if pending.group is not None:
                 meta = entry.meta
-                pending.reply.set(
-                    outcome.Value(
-                        AddedTorrent(
-                            torrent_id=meta.torrent_id, info_hash=meta.info_hash, name=meta.name
-                        )
-                    )
+                pending.group.resolve(
+                    pending.index,
+                    AddedTorrent(
+                        torrent_id=meta.torrent_id, info_hash=meta.info_hash, name=meta.name
+                    ),
                 )
 
     async def _remove_refused(self) -> None:
@@ -306,6 +318,8 @@ class AlertHandler:
                 continue
             core.set_state(entry, derive_state(status))
             entry.done = status.total_done
+            if entry.saved_done is None:
+                entry.saved_done = entry.done  # what its stored blob says
             entry.needs_save = status.need_save_resume
             if entry.needs_save and self._policy.due(entry, now):
                 due.append(entry)

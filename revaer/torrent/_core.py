@@ -14,28 +14,38 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
+import outcome
 import trio
 from loguru import logger
 
 from revaer.config import ConfigSnapshot
-from revaer.errors import NotFound
+from revaer.errors import NotFound, RevaerError
 from revaer.events import (
     EventPayload,
     Publisher,
     StateChanged,
     TorrentAdded,
+    TorrentCatalog,
     TorrentState,
     TorrentUpdated,
 )
 from revaer.runtime import HealthRegistry, Watched
 from revaer.telemetry import Metrics
+from revaer.torrent._commands import AddedTorrent
 from revaer.torrent._inbox import AlertBatch, Reply
-from revaer.torrent._lt import LtSession
+from revaer.torrent._lt import AddParams, LtSession
 from revaer.torrent._records import StatusRecord, TorrentSourceInfo
 from revaer.torrent._resume import ResumeStore, TorrentMeta
 from revaer.torrent._state import EngineState, TorrentEntry
 
-__all__ = ["PendingAdd", "ProgressBatch", "SessionCore", "added_event", "updated_event"]
+__all__ = [
+    "AddGroup",
+    "PendingAdd",
+    "ProgressBatch",
+    "SessionCore",
+    "added_event",
+    "updated_event",
+]
 
 T = TypeVar("T")
 _log = logger.bind(actor="session")
@@ -48,6 +58,34 @@ class ProgressBatch:
     samples: tuple[tuple[str, StatusRecord], ...]
 
 
+class AddGroup:
+    """The adds of one command — one, or many for a bulk add — answered together, in order."""
+
+    __slots__ = ("_open", "_reply", "results")
+
+    def __init__(self, reply: Reply, size: int) -> None:
+        self._reply = reply
+        self.results: list[AddedTorrent | RevaerError | None] = [None] * size
+        self._open = size
+        if size == 0:
+            reply.set(outcome.Value([]))
+
+    def resolve(self, index: int, result: AddedTorrent | RevaerError) -> None:
+        """Record item ``index``'s outcome; the reply goes out with the last one."""
+        if self.results[index] is not None:
+            return
+        self.results[index] = result
+        self._open -= 1
+        if self._open == 0:
+            self._reply.set(outcome.Value(list(self.results)))
+
+    def fail_open(self, error: RevaerError) -> None:
+        """Every item not answered yet gets ``error``."""
+        for index, result in enumerate(self.results):
+            if result is None:
+                self.resolve(index, error)
+
+
 @dataclass(slots=True, kw_only=True)
 class PendingAdd:
     """An ``async_add`` libtorrent has not answered yet (a new torrent, or one restored)."""
@@ -56,8 +94,13 @@ class PendingAdd:
     hashes: tuple[str, ...]
     info: TorrentSourceInfo
     """What parsing the .torrent, magnet or resume data found (the file list, when known)."""
-    reply: Reply | None = None
-    """The caller waiting for a new torrent; None for a restore."""
+    group: AddGroup | None = None
+    """The command waiting for this add (None for a restore), and this add's place in it."""
+    index: int = 0
+    source: AddParams | None = None
+    """A restore's parsed blob, to list its files if the catalog does not know them."""
+    blob_current: bool = True
+    """False for a restore that kept pieces the stored blob does not record (save it soon)."""
     reconciled: list[str] = field(default_factory=list)
     """``selection_reconciled`` details to publish once a restored torrent is in."""
 
@@ -69,7 +112,7 @@ class PendingAdd:
     @property
     def restored(self) -> bool:
         """Whether this is a torrent restored from the resume store."""
-        return self.reply is None
+        return self.group is None
 
 
 def added_event(meta: TorrentMeta, *, restored: bool) -> TorrentAdded:
@@ -120,6 +163,7 @@ class SessionCore:
         health: HealthRegistry,
         metrics: Metrics | None,
         limiter: trio.CapacityLimiter,
+        catalog: TorrentCatalog | None = None,
     ) -> None:
         self.session = session
         self.state = state
@@ -131,11 +175,14 @@ class SessionCore:
         """Adds libtorrent has not answered, by each of their info hashes."""
         self.in_transit: AlertBatch | None = None
         """The batch the pump popped last (handled once its ``handled`` is set)."""
+        self.restored = trio.Event()
+        """Set once every stored torrent is back (statuses are not asked for before)."""
         self.became_active = trio.Event()
         """Set (and replaced) when the first torrent becomes active: the ticker speeds up."""
         self._samples = samples
         self._metrics = metrics
         self._limiter = limiter
+        self._catalog = catalog
 
     async def lt(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one libtorrent call in a worker thread, one call at a time, in order."""
@@ -151,6 +198,11 @@ class SessionCore:
         if entry is None:
             raise NotFound(f"no torrent {torrent_id}")
         return entry
+
+    def files_known(self, torrent_id: str) -> bool:
+        """Whether the catalog already lists this torrent's files (a restore need not)."""
+        record = self._catalog.get(torrent_id) if self._catalog is not None else None
+        return record is not None and bool(record.files)
 
     def pending_ids(self) -> set[str]:
         """Torrent ids of adds still in flight."""

@@ -54,7 +54,8 @@ class EngineTuning:
     idle_update_interval: float = 1.0
     resume_interval: float = 30.0
     resume_progress_seconds: float = 5.0
-    resume_progress_bytes: int = 8 * 1024 * 1024
+    resume_progress_bytes: int = 64 * 1024 * 1024
+    resume_progress_min_gap: float = 1.0
     command_queue: int = 64
     command_timeout: float = 30.0
     backoff: Backoff = field(default_factory=lambda: Backoff(initial=0.25, maximum=10.0))
@@ -112,6 +113,7 @@ class Engine:
                 resume_policy=ResumePolicy(
                     every_seconds=tuning.resume_progress_seconds,
                     every_bytes=tuning.resume_progress_bytes,
+                    min_gap=tuning.resume_progress_min_gap,
                 ),
                 inbox_size=tuning.command_queue + 8,
             ),

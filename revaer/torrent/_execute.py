@@ -15,7 +15,7 @@ from typing import Any, Final, assert_never
 
 import trio
 
-from revaer.errors import Conflict, InvalidParam, ValidationFailed
+from revaer.errors import Conflict, InvalidParam, RevaerError, ValidationFailed
 from revaer.events import FilesDiscovered, TorrentRemoved
 from revaer.torrent._commands import (
     ConnectPeer,
@@ -29,8 +29,8 @@ from revaer.torrent._commands import (
     SetRateLimits,
     SetSequential,
 )
-from revaer.torrent._core import PendingAdd, SessionCore
-from revaer.torrent._inbox import PreparedAdd, Reply, SessionCommand
+from revaer.torrent._core import AddGroup, PendingAdd, SessionCore
+from revaer.torrent._inbox import PreparedAdd, PreparedAdds, Reply, SessionCommand
 from revaer.torrent._resume import ResumeStoreUnavailable, TorrentMeta
 from revaer.torrent._selection import Selection, compute_priorities, with_priorities
 from revaer.torrent._state import TorrentEntry
@@ -47,8 +47,8 @@ DEFERRED: Final = object()
 async def execute(core: SessionCore, command: SessionCommand, reply: Reply) -> object:
     """Run one command; its result, or :data:`DEFERRED` when ``reply`` is answered later."""
     match command:
-        case PreparedAdd():
-            await _add(core, command, reply)
+        case PreparedAdds():
+            await _add_many(core, command, reply)
             return DEFERRED
         case PauseTorrent():
             entry = core.entry(command.torrent_id)
@@ -100,12 +100,68 @@ async def _change(core: SessionCore, entry: TorrentEntry, action: Any, **meta_ch
     await core.ask_resume([entry])
 
 
-async def _add(core: SessionCore, prepared: PreparedAdd, reply: Reply) -> None:
+async def _add_many(core: SessionCore, adds: PreparedAdds, reply: Reply) -> None:
+    """Admit each add (or refuse it with its own error), store all in one batch, post all.
+
+    The reply (one result per item, in order) goes out once libtorrent has answered each.
+    """
+    group = AddGroup(reply, len(adds.items))
+    admitted: list[tuple[int, PreparedAdd, TorrentMeta, bytes | None]] = []
+    claimed: set[str] = set()  # info hashes and ids taken by earlier items of this command
+    for index, prepared in enumerate(adds.items):
+        try:
+            meta, blob = await _admit(core, prepared, claimed)
+        except RevaerError as exc:
+            group.resolve(index, exc)
+            continue
+        admitted.append((index, prepared, meta, blob))
+    if not admitted:
+        return
+    # Each blob and then its metadata, durably, before libtorrent hears of any of them: after
+    # a crash a torrent is restored whole, or it never was.
+    try:
+        await core.store.save_torrents([(meta, blob) for _, _, meta, blob in admitted])
+    except ResumeStoreUnavailable as exc:
+        for index, *_ in admitted:
+            group.resolve(index, exc)
+        return
+
+    def post_all() -> None:
+        for _, prepared, meta, _ in admitted:
+            core.session.async_add(
+                prepared.source,
+                save_path=meta.download_dir,
+                paused=meta.paused,
+                sequential=meta.sequential,
+                download_bps=meta.max_download_bps,
+                upload_bps=meta.max_upload_bps,
+                priorities=meta.priorities,
+            )
+
+    try:
+        await core.lt(post_all)
+    except Exception:
+        # libtorrent refused them at once: forget the files again (a cancellation instead
+        # leaves stored torrents, restored whole at the next start).
+        for _, _, meta, _ in admitted:
+            with contextlib.suppress(ResumeStoreUnavailable):
+                await core.store.remove(meta.torrent_id)
+        raise
+    for index, prepared, meta, _ in admitted:
+        pending = PendingAdd(
+            meta=meta, hashes=prepared.source.info.info_hashes, info=prepared.source.info,
+            group=group, index=index,
+        )  # fmt: skip
+        for h in pending.hashes:
+            core.adding[h] = pending
+
+
+async def _admit(
+    core: SessionCore, prepared: PreparedAdd, claimed: set[str]
+) -> tuple[TorrentMeta, bytes | None]:
+    """The metadata (and first blob) of one add, or the error that refuses it."""
     command, source, torrent_id = prepared.command, prepared.source, prepared.torrent_id
     profile = core.profile()
-    extra = (profile.get("tracker") or {}).get("extra_trackers") or ()
-    if extra:
-        source.add_trackers(tuple(extra))
     hashes = source.info.info_hashes
     existing = next((core.state.by_hash[h] for h in hashes if h in core.state.by_hash), None)
     if existing is None:
@@ -113,13 +169,22 @@ async def _add(core: SessionCore, prepared: PreparedAdd, reply: Reply) -> None:
         existing = pending.meta.torrent_id if pending is not None else None
     if existing is not None:
         raise Conflict(f"this torrent is already present as {existing}")
-    if torrent_id in core.state.entries or torrent_id in core.pending_ids():
+    if any(h in claimed for h in hashes):
+        raise Conflict("this torrent is given twice in one request")
+    if (
+        torrent_id in core.state.entries
+        or torrent_id in core.pending_ids()
+        or torrent_id in claimed
+    ):
         raise Conflict(f"a torrent with id {torrent_id} exists already")
     root = command.download_dir or profile.get("download_root")
     if not root:
         raise ValidationFailed(
             [InvalidParam(pointer="/download_dir", message="required: no download_root is set")]
         )
+    extra = (profile.get("tracker") or {}).get("extra_trackers") or ()
+    if extra:
+        source.add_trackers(tuple(extra))
     selection = Selection(
         include=command.include, exclude=command.exclude, skip_fluff=command.skip_fluff
     )
@@ -150,36 +215,15 @@ async def _add(core: SessionCore, prepared: PreparedAdd, reply: Reply) -> None:
         max_upload_bps=command.max_upload_bps or None,
         added_at=datetime.now(UTC).isoformat(),
     )
-    # A .torrent's first resume blob (its info dictionary) and then the metadata, durably,
-    # before libtorrent hears of it: after a crash it is restored whole, or it never was.
     blob = None
     if source.info.has_metadata:
-        # Encoding is quick for a typical torrent; a big one is encoded off the loop.
+        # A .torrent's first resume blob holds its info dictionary. Encoding is quick for a
+        # typical torrent; a big one is encoded off the loop.
         big = len(command.metainfo or b"") > _ENCODE_INLINE
         blob = await trio.to_thread.run_sync(source.to_resume) if big else source.to_resume()
-    await core.store.save_torrent(meta, blob)
-    try:
-        await core.lt(
-            partial(
-                core.session.async_add,
-                source,
-                save_path=meta.download_dir,
-                paused=meta.paused,
-                sequential=meta.sequential,
-                download_bps=meta.max_download_bps,
-                upload_bps=meta.max_upload_bps,
-                priorities=meta.priorities,
-            )
-        )
-    except Exception:
-        # libtorrent refused it at once: forget the files again (a cancellation instead
-        # leaves a stored torrent, restored whole at the next start).
-        with contextlib.suppress(ResumeStoreUnavailable):
-            await core.store.remove(torrent_id)
-        raise
-    pending = PendingAdd(meta=meta, hashes=hashes, info=source.info, reply=reply)
-    for h in hashes:
-        core.adding[h] = pending
+    claimed.update(hashes)
+    claimed.add(torrent_id)
+    return meta, blob
 
 
 async def _remove(core: SessionCore, command: RemoveTorrent) -> None:

@@ -6,13 +6,13 @@ the actor, a big .torrent is parsed in parallel with other work); the actor does
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import trio
 
-from revaer.errors import ServiceUnavailable
+from revaer.errors import InvalidParam, RevaerError, ServiceUnavailable, ValidationFailed
 from revaer.torrent._commands import (
     AddedTorrent,
     AddTorrent,
@@ -28,12 +28,21 @@ from revaer.torrent._commands import (
     SetRateLimits,
     SetSequential,
 )
-from revaer.torrent._inbox import CommandRequest, PreparedAdd, Reply, SessionCommand
+from revaer.torrent._inbox import (
+    CommandRequest,
+    PreparedAdd,
+    PreparedAdds,
+    Reply,
+    SessionCommand,
+)
 from revaer.torrent._lt import parse_magnet, parse_torrent
 from revaer.torrent._state import EngineState
 from revaer.torrent._validate import check_add, check_caps, check_select, torrent_id_of
 
-__all__ = ["EngineHandle", "EngineUnavailable", "HandleStatistics"]
+__all__ = ["MAX_BULK_ADD", "EngineHandle", "EngineUnavailable", "HandleStatistics"]
+
+MAX_BULK_ADD = 1000
+"""Torrents one ``add_many`` may carry."""
 
 
 class EngineUnavailable(ServiceUnavailable):
@@ -98,18 +107,50 @@ class EngineHandle:
         and ``ServiceUnavailable`` (with ``retry-after``) when its queue is full. A command
         whose caller stopped waiting is dropped unless it had already started.
         """
+        if isinstance(command, AddTorrent):
+            return await self.add(command)
         # A checkpoint on every path, as trio's own calls do: a caller looping on refusals
         # must not starve the engine it waits for.
         await trio.lowlevel.checkpoint()
-        request: SessionCommand
-        if isinstance(command, AddTorrent):
-            request = await prepare_add(command)
-        else:
-            if isinstance(command, SelectFiles):
-                check_select(command)
-            elif isinstance(command, SetRateLimits):
-                check_caps(command.download_bps, command.upload_bps)
-            request = command
+        if isinstance(command, SelectFiles):
+            check_select(command)
+        elif isinstance(command, SetRateLimits):
+            check_caps(command.download_bps, command.upload_bps)
+        return await self._send(command)
+
+    async def add(self, command: AddTorrent) -> AddedTorrent:
+        """Add a magnet or .torrent."""
+        [result] = await self.add_many([command])
+        if isinstance(result, RevaerError):
+            raise result
+        return result
+
+    async def add_many(self, commands: Sequence[AddTorrent]) -> list[AddedTorrent | RevaerError]:
+        """Add up to 1,000 torrents in one command: one store batch, one libtorrent call.
+
+        Each item gets its own result, in order: its ``AddedTorrent``, or the error that
+        refused it (``ValidationFailed``, ``Conflict``, ``ResumeStoreUnavailable``). Raises
+        only what stops the whole command (engine unavailable or busy, too many items).
+        """
+        await trio.lowlevel.checkpoint()
+        if len(commands) > MAX_BULK_ADD:
+            raise ValidationFailed(
+                [InvalidParam(pointer="", message=f"at most {MAX_BULK_ADD} torrents per request")]
+            )
+        results: list[AddedTorrent | RevaerError | None] = [None] * len(commands)
+        prepared: list[tuple[int, PreparedAdd]] = []
+        for index, command in enumerate(commands):
+            try:
+                prepared.append((index, await prepare_add(command)))
+            except ValidationFailed as exc:
+                results[index] = exc
+        if prepared:
+            answers = await self._send(PreparedAdds(items=tuple(p for _, p in prepared)))
+            for (index, _), answer in zip(prepared, answers, strict=True):
+                results[index] = answer
+        return [r for r in results if r is not None]
+
+    async def _send(self, request: SessionCommand) -> Any:
         inbox = self._state.inbox
         if inbox is None or not self._state.running:
             raise EngineUnavailable("the torrent engine is not running", headers=_RETRY)
@@ -134,11 +175,6 @@ class EngineHandle:
             "the command was dropped unless it had started",
             headers=_RETRY,
         )
-
-    async def add(self, command: AddTorrent) -> AddedTorrent:
-        """Add a magnet or .torrent."""
-        result: AddedTorrent = await self.call(command)
-        return result
 
     async def pause(self, torrent_id: str) -> None:
         """Pause a torrent."""

@@ -36,6 +36,7 @@ __all__ = [
     "CommandRequest",
     "Inbound",
     "PreparedAdd",
+    "PreparedAdds",
     "Reply",
     "SaveDue",
     "SessionCommand",
@@ -83,8 +84,15 @@ class PreparedAdd:
     source: AddParams
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreparedAdds:
+    """One or more adds in one command; answered with one result per item, in order."""
+
+    items: tuple[PreparedAdd, ...]
+
+
 SessionCommand = (
-    PreparedAdd
+    PreparedAdds
     | PauseTorrent
     | ResumeTorrent
     | RemoveTorrent

@@ -112,6 +112,12 @@ class AddParams:
         have = self._params.have_pieces  # a bitfield: padded to whole bytes
         return len(have) < count or not all(have[:count])
 
+    def listing(self) -> tuple[FileInfo, ...]:
+        """The files (pad files left out), when the metadata is known; else empty."""
+        if self.info.files or self._params.ti is None:
+            return self.info.files
+        return _files_of(self._params.ti)[0]
+
     def add_trackers(self, trackers: Sequence[str]) -> None:
         """Announce to these trackers too."""
         self._params.trackers = [*self._params.trackers, *trackers]
@@ -249,8 +255,12 @@ def parse_magnet(uri: str) -> AddParams:
     return AddParams(params, info)
 
 
-def read_resume(blob: bytes) -> AddParams:
-    """Parse a fast-resume blob written by ``write_resume_data_buf``."""
+def read_resume(blob: bytes, *, listing: bool = True) -> AddParams:
+    """Parse a fast-resume blob written by ``write_resume_data_buf``.
+
+    Without ``listing`` the file list is not built (a restore of thousands of torrents whose
+    files are already known); :meth:`AddParams.listing` builds it later if needed.
+    """
     try:
         params = lt.read_resume_data(blob)
     except RuntimeError as exc:
@@ -261,7 +271,10 @@ def read_resume(blob: bytes) -> AddParams:
     try:
         name = params.name or key
         if params.ti is not None:
-            files, total = _files_of(params.ti)
+            if listing:
+                files, total = _files_of(params.ti)
+            else:
+                total = params.ti.total_size()
             piece_length = params.ti.piece_length()
             name = params.ti.name()
     except UnicodeDecodeError:

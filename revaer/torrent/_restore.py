@@ -24,7 +24,7 @@ from revaer.torrent._core import PendingAdd, SessionCore
 from revaer.torrent._inbox import Inbound
 from revaer.torrent._lt import AddParams, parse_magnet, read_resume, trust_pieces_on_disk
 from revaer.torrent._resume import StoredTorrent
-from revaer.torrent._state import ACTIVE_STATES
+from revaer.torrent._state import worth_saving
 
 __all__ = ["final_save", "restore"]
 
@@ -47,7 +47,7 @@ def _prepare(items: Sequence[StoredTorrent], clean: bool) -> list[_Restorable]:
         meta = item.meta
         try:
             if item.resume is not None:
-                source = read_resume(item.resume)
+                source = read_resume(item.resume, listing=False)
             else:
                 assert meta.magnet is not None  # the store keeps no .torrent without a blob
                 source = parse_magnet(meta.magnet)
@@ -92,7 +92,12 @@ async def restore(
             _log.error("cannot restore torrent {}: its info hash is stored twice", meta.torrent_id)
             continue
         pending = PendingAdd(
-            meta=meta, hashes=hashes, info=source.info, reconciled=_reconciled(restorable)
+            meta=meta,
+            hashes=hashes,
+            info=source.info,
+            reconciled=_reconciled(restorable),
+            source=source,
+            blob_current=restorable.kept_pieces == 0,
         )
         for h in hashes:
             core.adding[h] = pending
@@ -114,6 +119,7 @@ async def restore(
     await core.lt(post_all)
     while core.adding:
         await handle(await inbox.receive())
+    core.restored.set()
     if posted:
         _log.info("restored {} torrents", len(core.state.entries))
 
@@ -135,11 +141,7 @@ async def final_save(core: SessionCore, handler: AlertHandler, *, after_crash: b
             entry.pending_saves = 0
     # A finished torrent needs its final blob; the others only if libtorrent has news.
     forced = [e for e in entries if e.completing and not e.pending_saves]
-    changed = [
-        e
-        for e in entries
-        if not (e.completing or e.pending_saves) and (e.needs_save or e.state in ACTIVE_STATES)
-    ]
+    changed = [e for e in entries if not (e.completing or e.pending_saves) and worth_saving(e)]
     await core.ask_resume(forced)
     await core.ask_resume(changed, only_if_modified=True)
     while any(e.pending_saves for e in core.state.entries.values()):

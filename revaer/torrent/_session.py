@@ -42,7 +42,7 @@ from revaer.torrent._pump import pump_alerts
 from revaer.torrent._restore import final_save, restore
 from revaer.torrent._resume import ResumeStore, ResumeStoreUnavailable
 from revaer.torrent._settings import guardrails, session_settings
-from revaer.torrent._state import EngineState
+from revaer.torrent._state import EngineState, worth_saving
 
 __all__ = ["SessionActor", "SessionTiming"]
 
@@ -124,6 +124,7 @@ class SessionActor:
                     health=self._health,
                     metrics=self._metrics,
                     limiter=limiter,
+                    catalog=self._catalog,
                 )
                 await _Incarnation(self, core, settings, version).run(read_fd, task_status)
             finally:
@@ -243,8 +244,8 @@ class _Incarnation:
         if self._current is not None:
             self._current.set(unavailable)
         for pending in self._core.adding.values():
-            if pending.reply is not None:
-                pending.reply.set(unavailable)
+            if pending.group is not None:
+                pending.group.fail_open(EngineUnavailable(_STOPPED))
         self._core.adding.clear()
         self._send.close()
         while True:
@@ -268,9 +269,10 @@ class _Incarnation:
                 finally:
                     message.handled.set()
             case SaveDue():
-                entries = [e for e in self._core.state.entries.values() if e.needs_save]
+                entries = self._core.state.entries.values()
                 await self._core.ask_resume(
-                    [e for e in entries if not e.pending_saves], only_if_modified=True
+                    [e for e in entries if not e.pending_saves and worth_saving(e)],
+                    only_if_modified=True,
                 )
             case ApplySettings():
                 await self._apply(message.snapshot)
@@ -313,8 +315,10 @@ class _Incarnation:
 
     async def _tick(self, inbox: trio.MemorySendChannel[Inbound]) -> None:
         timing, core = self._actor._timing, self._core
-        next_save = trio.current_time() + timing.resume_interval
         async with inbox:
+            # Statuses of thousands of torrents in the middle of a restore would only slow it.
+            await core.restored.wait()
+            next_save = trio.current_time() + timing.resume_interval
             while True:
                 await core.lt(core.session.post_torrent_updates)
                 # Statuses change only while something transfers or checks: with every torrent

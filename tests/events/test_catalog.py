@@ -195,8 +195,17 @@ def test_a_restored_torrent_keeps_its_figures_but_not_its_live_rates(feed: Feed)
     assert restored is not None
     assert (restored.bytes_done, restored.progress, restored.files) == (400, 0.4, FILES)
     assert (restored.download_bps, restored.peers, restored.eta_seconds) == (0, 0, None)
-    assert restored.state is TorrentState.QUEUED
+    # The last known state stands until the session reports one (no churn at a restart).
+    assert restored.state is TorrentState.DOWNLOADING
     assert restored.added_at == at(0)
+    # A restored torrent that changed nothing the catalog shows is not rewritten.
+    feed(StateChanged(torrent_id=TID, state=TorrentState.PAUSED, previous=None), 61)
+    before = feed.catalog.statistics().pending_writes
+    assert (
+        feed(TorrentAdded(torrent_id=TID, info_hash=HASH, name="Show", restored=True), 62) is None
+    )
+    assert feed(StateChanged(torrent_id=TID, state=TorrentState.PAUSED, previous=None), 63) is None
+    assert feed.catalog.statistics().pending_writes == before
 
 
 def test_torrent_added_carries_the_stored_settings(feed: Feed) -> None:
@@ -484,7 +493,7 @@ async def test_records_survive_a_restart(db: Database) -> None:
         publish(TorrentRemoved(torrent_id=OTHER, deleted_data=True))
         await reloaded.wait_persisted(bus.last_id)
     rows = await db.fetch("SELECT torrent_id::text AS id, progress, state FROM torrents")
-    assert [(r["id"], r["progress"], r["state"]) for r in rows] == [(TID, 1.0, "queued")]
+    assert [(r["id"], r["progress"], r["state"]) for r in rows] == [(TID, 1.0, "seeding")]
 
 
 @pytest.mark.integration

@@ -174,11 +174,13 @@ async def running_engine(
     tuning: EngineTuning | None = None,
     catalog: TorrentCatalog | None = None,
     wait: bool = True,
+    log: bool = True,
     **profile: Any,
 ) -> AsyncIterator[RunningEngine]:
     """The engine subtree on a loopback profile, with an in-memory catalog it feeds.
 
-    With ``wait`` (the default) the engine accepts commands when this yields.
+    With ``wait`` (the default) the engine accepts commands when this yields. Without ``log``
+    nothing keeps the events (benchmarks measuring memory).
     """
     snapshots = Watched(snapshot(root, **profile))
     bus = EventBus()
@@ -193,11 +195,12 @@ async def running_engine(
         tuning=tuning or EngineTuning(extra_settings=TEST_SETTINGS),
         catalog=catalog,
     )
-    log = EventLog(bus.subscribe(queue_size=1_000_000))
+    events = EventLog(bus.subscribe(queue_size=1_000_000 if log else 1))
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(log.collect)
+        if log:
+            nursery.start_soon(events.collect)
         await nursery.start(engine.run_when_active)
         if wait:
             await wait_running(engine)
-        yield RunningEngine(engine, bus, health, snapshots, log, restarts, root, catalog)
+        yield RunningEngine(engine, bus, health, snapshots, events, restarts, root, catalog)
         nursery.cancel_scope.cancel()

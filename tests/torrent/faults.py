@@ -72,6 +72,8 @@ class Faults:
             "extra_settings": TEST_SETTINGS,
             "session_factory": self.session_factory,
             "store_factory": self.store_factory,
+            # The "session" fault fires at the next status request: keep them coming when idle.
+            "idle_update_interval": 0.05,
         }
         options.update(overrides)
         return EngineTuning(**options)

@@ -10,9 +10,9 @@ import pytest
 import trio
 
 from revaer.errors import NotFound, ValidationFailed
-from revaer.torrent import AddTorrent
+from revaer.torrent import AddedTorrent, AddTorrent
 from tests.harness import Seeder, TorrentFile, make_payload, make_torrent, same_tree
-from tests.torrent.engine_harness import RunningEngine, running_engine, wait_until
+from tests.torrent.engine_harness import RunningEngine, running_engine, tiny_metainfo, wait_until
 
 pytestmark = pytest.mark.integration
 MIB = 1 << 20
@@ -200,3 +200,51 @@ async def test_select_refuses_bad_priorities_and_applies_good_ones(
         prios = await trio.to_thread.run_sync(entry.ref.file_priorities)
         assert prios[0] == 7 and entry.meta.exclude == ("*.nfo",)
         assert 0 in prios  # the .nfo is skipped
+
+
+async def test_a_bulk_add_answers_each_item_in_order(tmp_path: Path) -> None:
+    async with running_engine(tmp_path / "e") as run:
+        handle = run.engine.handle
+        zero = tiny_metainfo(0)  # each call makes another torrent: keep the bytes
+        present = await handle.add(AddTorrent(metainfo=zero, paused=True))
+        twice = tiny_metainfo(2)
+        results = await handle.add_many(
+            [
+                AddTorrent(metainfo=tiny_metainfo(1), paused=True),
+                AddTorrent(metainfo=twice, paused=True),
+                AddTorrent(metainfo=twice, paused=True),  # the same torrent again: refused
+                AddTorrent(metainfo=b"not a torrent"),
+                AddTorrent(metainfo=zero),  # already present
+                AddTorrent(metainfo=tiny_metainfo(3), tags=("bulk",), paused=True),
+            ]
+        )
+        kinds = [type(r).__name__ for r in results]
+        assert kinds == [
+            "AddedTorrent",
+            "AddedTorrent",
+            "Conflict",
+            "ValidationFailed",
+            "Conflict",
+            "AddedTorrent",
+        ]
+        assert present.torrent_id in str(results[4])
+        added = [r.torrent_id for r in results if isinstance(r, AddedTorrent)]
+        assert set(added) | {present.torrent_id} == set(run.engine.state.entries)
+        assert {r.torrent_id for r in run.catalog.all()} == set(run.engine.state.entries)
+        stored = {p.name.split(".")[0] for p in (run.root / "resume").glob("*.meta.json")}
+        assert stored == set(run.engine.state.entries)
+        with pytest.raises(ValidationFailed) as info:
+            await handle.add_many([AddTorrent(magnet="x")] * 1001)
+        assert "at most 1000" in info.value.detail
+
+
+async def test_a_bulk_add_that_cannot_be_stored_changes_nothing(tmp_path: Path) -> None:
+    async with running_engine(tmp_path / "e") as run:
+        (run.root / "resume").parent.mkdir(parents=True, exist_ok=True)
+        (run.root / "resume").write_text("a file where the directory should be")
+        results = await run.engine.handle.add_many(
+            [AddTorrent(metainfo=tiny_metainfo(i), paused=True) for i in range(3)]
+        )
+        assert [type(r).__name__ for r in results] == ["ResumeStoreUnavailable"] * 3
+        assert run.engine.state.entries == {}
+        assert len(run.catalog) == 0

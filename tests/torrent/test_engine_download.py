@@ -70,7 +70,8 @@ async def test_an_idle_engine_asks_for_statuses_rarely_and_wakes_for_activity(
     tmp_path: Path, torrent_v1: TorrentFile, seeder: Seeder
 ) -> None:
     faults = Faults()
-    async with running_engine(tmp_path / "engine", tuning=faults.tuning()) as run:
+    tuning = faults.tuning(idle_update_interval=1.0)  # the product's default
+    async with running_engine(tmp_path / "engine", tuning=tuning) as run:
         handle = run.engine.handle
         added = await handle.add(AddTorrent(metainfo=torrent_v1.data, paused=True))
         await run.log.wait_for(

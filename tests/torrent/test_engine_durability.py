@@ -151,6 +151,7 @@ async def test_completed_is_published_only_once_its_resume_data_is_on_disk(
         coalesce_interval=0.002,
         resume_progress_seconds=0.001,
         resume_progress_bytes=1,
+        resume_progress_min_gap=0,
     )
     async with running_engine(tmp_path / "e", tuning=eager) as run:
         sub = run.bus.subscribe(queue_size=100_000)

@@ -439,3 +439,21 @@ async def test_a_failed_removal_raises_and_keeps_the_files(
     directory.unlink()
     (tmp_path / "aside").rename(directory)
     assert [t.meta.torrent_id for t in await store.load_all()] == [ID_A]
+
+
+async def test_a_big_batch_syncs_the_file_system_once_instead_of_each_file(
+    store: ResumeStore, directory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append("directory" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    torrents = [(meta(str(uuid.uuid4())), b"blob") for _ in range(100)]
+    await store.save_torrents(torrents)
+    assert synced == ["directory"]  # syncfs covered the 200 files
+    loaded = {t.meta.torrent_id for t in await store.load_all()}
+    assert loaded == {m.torrent_id for m, _ in torrents}
