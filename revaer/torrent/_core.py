@@ -115,37 +115,33 @@ class PendingAdd:
         return self.group is None
 
 
+def _stored_settings(meta: TorrentMeta) -> dict[str, Any]:
+    return {
+        "torrent_id": meta.torrent_id,
+        "name": meta.name,
+        "download_dir": meta.download_dir,
+        "sequential": meta.sequential,
+        "paused": meta.paused,
+        "tags": meta.tags,
+        "trackers": meta.trackers,
+        "max_download_bps": meta.max_download_bps,
+        "max_upload_bps": meta.max_upload_bps,
+    }
+
+
 def added_event(meta: TorrentMeta, *, restored: bool) -> TorrentAdded:
     """``torrent_added`` for a torrent now in the session."""
     return TorrentAdded(
-        torrent_id=meta.torrent_id,
         info_hash=meta.info_hash,
-        name=meta.name,
         restored=restored,
-        download_dir=meta.download_dir,
-        sequential=meta.sequential,
-        paused=meta.paused,
-        tags=meta.tags,
-        trackers=meta.trackers,
-        max_download_bps=meta.max_download_bps,
-        max_upload_bps=meta.max_upload_bps,
         added_at=meta.added_at,
+        **_stored_settings(meta),
     )
 
 
 def updated_event(meta: TorrentMeta) -> TorrentUpdated:
     """``torrent_updated`` after a torrent's stored settings changed."""
-    return TorrentUpdated(
-        torrent_id=meta.torrent_id,
-        name=meta.name,
-        download_dir=meta.download_dir,
-        sequential=meta.sequential,
-        paused=meta.paused,
-        tags=meta.tags,
-        trackers=meta.trackers,
-        max_download_bps=meta.max_download_bps,
-        max_upload_bps=meta.max_upload_bps,
-    )
+    return TorrentUpdated(**_stored_settings(meta))
 
 
 class SessionCore:
@@ -222,6 +218,24 @@ class SessionCore:
             self.became_active = trio.Event()
         if self._metrics is not None:
             self._metrics.active_torrents.set(active)
+
+    async def post_adds(self, adds: Sequence[tuple[AddParams, TorrentMeta]]) -> None:
+        """Hand torrents to libtorrent, as stored in ``meta``, in one call (answered by
+        ``AddFinished`` records)."""
+
+        def post_all() -> None:
+            for source, meta in adds:
+                self.session.async_add(
+                    source,
+                    save_path=meta.download_dir,
+                    paused=meta.paused,
+                    sequential=meta.sequential,
+                    download_bps=meta.max_download_bps,
+                    upload_bps=meta.max_upload_bps,
+                    priorities=meta.priorities,
+                )
+
+        await self.lt(post_all)
 
     async def store_meta(self, entry: TorrentEntry, meta: TorrentMeta) -> None:
         """Persist ``meta`` (``ResumeStoreUnavailable`` when it cannot be), then adopt it."""

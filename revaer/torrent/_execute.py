@@ -126,20 +126,8 @@ async def _add_many(core: SessionCore, adds: PreparedAdds, reply: Reply) -> None
             group.resolve(index, exc)
         return
 
-    def post_all() -> None:
-        for _, prepared, meta, _ in admitted:
-            core.session.async_add(
-                prepared.source,
-                save_path=meta.download_dir,
-                paused=meta.paused,
-                sequential=meta.sequential,
-                download_bps=meta.max_download_bps,
-                upload_bps=meta.max_upload_bps,
-                priorities=meta.priorities,
-            )
-
     try:
-        await core.lt(post_all)
+        await core.post_adds([(prepared.source, meta) for _, prepared, meta, _ in admitted])
     except Exception:
         # libtorrent refused them at once: forget the files again (a cancellation instead
         # leaves stored torrents, restored whole at the next start).

@@ -103,20 +103,7 @@ async def restore(
             core.adding[h] = pending
         posted.append(restorable)
 
-    def post_all() -> None:
-        for restorable in posted:
-            meta = restorable.item.meta
-            core.session.async_add(
-                restorable.source,
-                save_path=meta.download_dir,
-                paused=meta.paused,
-                sequential=meta.sequential,
-                download_bps=meta.max_download_bps,
-                upload_bps=meta.max_upload_bps,
-                priorities=meta.priorities,
-            )
-
-    await core.lt(post_all)
+    await core.post_adds([(r.source, r.item.meta) for r in posted])
     while core.adding:
         await handle(await inbox.receive())
     core.restored.set()

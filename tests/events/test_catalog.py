@@ -592,5 +592,5 @@ async def test_a_filtered_keyset_page_uses_an_index_at_10k_rows(db: Database) ->
         "SELECT * FROM torrents WHERE tags @> '[\"tv\"]' LIMIT 50",
     ]
     for query in queries:
-        plan = "\n".join(r[0] for r in await db.fetch("EXPLAIN " + query))
+        plan = "\n".join(r["QUERY PLAN"] for r in await db.fetch("EXPLAIN " + query))
         assert "Seq Scan" not in plan and "Sort" not in plan.split("->")[0], plan

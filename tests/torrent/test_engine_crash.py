@@ -113,6 +113,10 @@ def restored_line(d: Doc) -> bool:
     return "restored" in d
 
 
+def _have(blob: bytes) -> int:
+    return sum(1 for had in lt.read_resume_data(blob).have_pieces if had)
+
+
 def show_payload(tmp_path: Path) -> tuple[Path, TorrentFile, Path]:
     payload = make_payload(
         tmp_path / "seed", {"Show/ep1.mkv": 8 * MIB, "Show/sample/sample.mkv": 256 * 1024}
@@ -249,11 +253,17 @@ def test_a_kill_right_after_completed_keeps_every_piece(
         first.until(kind("completed"))
         time.sleep(rng.uniform(0, 0.05))
         first.kill()
+        blobs = list((root / "resume").glob("*.fastresume"))
+        blob_pieces = [_have(b.read_bytes()) for b in blobs]
+        on_disk = wanted_bytes_on_disk(torrent, root / "downloads")
 
         second = EngineProcess(root, torrent_file, seeder)
         processes.append(second)
         state = second.until(restored_line)["restored"]
-        assert state[0]["total_done"] == state[0]["total_wanted"] > 0  # complete at once
+        assert state[0]["total_done"] == state[0]["total_wanted"] > 0, (
+            f"restored {state}; the blob had {blob_pieces} pieces, {on_disk} bytes were on "
+            f"disk; first log: {first.log()[-2000:]}; second log: {second.log()[-2000:]}"
+        )  # complete at once
         assert "checking_files" not in state[0]["states"]
         second.until(kind("state_changed", state="seeding"))
         second.until(lambda d: "received" in d)  # reported with its first progress event
