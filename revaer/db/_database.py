@@ -123,8 +123,8 @@ class Database:
     async def probe_write(self) -> float:
         """Prove the server can still create files (a temporary table, rolled back).
 
-        A plain ``SELECT 1`` keeps answering when PostgreSQL's data directory is gone (or the
-        disk is full) while every write fails. Returns the latency in milliseconds; raises
+        A plain ``SELECT 1`` keeps answering when PostgreSQL's data directory is gone or not
+        writable while every write fails. Returns the latency in milliseconds; raises
         ``DatabaseUnavailable`` when the server cannot write.
         """
 

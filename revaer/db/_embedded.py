@@ -66,7 +66,7 @@ class EmbeddedPostgres:
             except Exception as exc:  # noqa: BLE001 -- fall back to signals below
                 _log.warning("pgserver could not stop PostgreSQL: {}", exc)
         pid, self._postmaster = self._postmaster, None
-        if pid is not None and _is_postmaster(pid):
+        if pid is not None and _is_postmaster(pid) and not self._other_users():
             _log.warning("embedded PostgreSQL (pid {}) still runs; stopping it by signal", pid)
             for sig, wait in ((signal.SIGINT, 5.0), (signal.SIGQUIT, 2.0), (signal.SIGKILL, 2.0)):
                 with contextlib.suppress(ProcessLookupError):
@@ -74,6 +74,14 @@ class EmbeddedPostgres:
                 if _wait_gone(pid, wait):
                     return
             _log.error("embedded PostgreSQL (pid {}) did not stop", pid)
+
+    def _other_users(self) -> bool:
+        """Whether another live process still holds a pgserver handle on this server."""
+        try:
+            pids = [int(p) for p in json.loads((self.pgdata / ".handle_pids.json").read_text())]
+        except (OSError, ValueError, TypeError):
+            return False  # no list (e.g. the data directory is gone): nobody else registered
+        return any(p != os.getpid() and _alive(p) for p in pids)
 
     def _forget_dead_handles(self) -> None:
         # pgserver refcounts users by pid and only stops the server when the last one leaves;

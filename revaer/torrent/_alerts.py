@@ -117,7 +117,16 @@ class AlertHandler:
         self._stale: list[TorrentEntry] = []
 
     async def handle(self, records: Sequence[AlertRecord]) -> None:
-        """Handle one batch in order; resume blobs are written at the end, together."""
+        """Handle one batch in order; resume blobs are written at the end, together.
+
+        A batch is handled whole, even when the session is being cancelled: libtorrent gave
+        these answers once (its adds are done, its need-save flags cleared), so half a batch
+        would lose them for good. It is bounded work; a stop waits for it.
+        """
+        with trio.CancelScope(shield=True):
+            await self._handle(records)
+
+    async def _handle(self, records: Sequence[AlertRecord]) -> None:
         blobs: dict[str, bytes] = {}
         completing: list[TorrentEntry] = []
         added: list[tuple[PendingAdd, TorrentEntry]] = []
@@ -132,14 +141,18 @@ class AlertHandler:
         if self._stale:
             stale, self._stale = self._stale, []
             await self._core.ask_resume(stale)
+        written = True
         if blobs:
             try:
                 await self._core.store.save_resumes(blobs)
             except ResumeStoreUnavailable as exc:
+                written = False
                 self.write_failures += len(blobs)
                 _log.warning("resume data of {} torrent(s) not saved: {}", len(blobs), exc.detail)
         for entry in completing:
-            await self._complete(entry)
+            if written or entry.meta.torrent_id not in blobs:
+                await self._complete(entry)
+            # Otherwise it stays completing: the periodic save asks again until it is stored.
 
     async def _one(  # noqa: PLR0912 -- one case per record
         self,
@@ -236,9 +249,10 @@ class AlertHandler:
             if pending.group is None:
                 _log.error("cannot restore torrent {}: {}", meta.torrent_id, message)
             else:
+                where = "/magnet" if meta.source == "magnet" else "/metainfo"
                 pending.group.resolve(
                     pending.index,
-                    ValidationFailed([InvalidParam(pointer="/metainfo", message=message)]),
+                    ValidationFailed([InvalidParam(pointer=where, message=message)]),
                 )
                 self._forget_stored(meta.torrent_id)
             return None
@@ -324,7 +338,7 @@ class AlertHandler:
             if entry.needs_save and self._policy.due(entry, now):
                 due.append(entry)
             samples.append((entry.meta.torrent_id, status))
-        core.offer_progress(samples)
+        core.progress.offer(samples)
         # A kill mid-download then loses at most a few seconds of pieces (and those are
         # found on disk again at the next start).
         await core.ask_resume(due, only_if_modified=True)
@@ -344,6 +358,7 @@ class AlertHandler:
         if not entry.completing or core.state.entries.get(entry.meta.torrent_id) is not entry:
             return
         entry.completing = False
+        core.progress.forget(entry.meta.torrent_id)  # a status from before it finished is stale
         try:
             await core.store_meta(entry, replace(entry.meta, completed=True))
         except ResumeStoreUnavailable as exc:

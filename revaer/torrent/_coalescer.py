@@ -1,20 +1,20 @@
-"""The progress coalescer: at most 10 progress events per second per torrent, latest wins.
+"""The progress coalescer: at most one progress event per torrent per interval, latest wins.
 
-The session actor hands it the statuses of the torrents that changed (without waiting: a full
-queue drops a batch, the next one is newer). It publishes ``progress`` from the latest status
-of each torrent, at most once per interval, and counts payload bytes. It reads engine state
-(to skip torrents that are gone) and writes none: it touches neither libtorrent nor the store.
+It is part of the session actor (used only from its task, like the rest of the engine state):
+the session offers it the statuses of the torrents that changed, and flushes it at every tick,
+publishing ``progress`` from the latest status of each torrent at most once per interval —
+at most 10 per second per torrent with the default 0.1 s. Being the session's, it publishes in
+order with the session's other events: a removed torrent's pending status is dropped with it,
+and a finished torrent's stale one before ``completed``.
 """
 
 from __future__ import annotations
 
-import trio
+from collections.abc import Container, Iterable
 
 from revaer.events import Progress, Publisher
 from revaer.telemetry import Metrics
-from revaer.torrent._core import ProgressBatch
 from revaer.torrent._records import StatusRecord
-from revaer.torrent._state import EngineState
 
 __all__ = ["ProgressCoalescer"]
 
@@ -37,57 +37,36 @@ def _progress(torrent_id: str, st: StatusRecord) -> Progress:
 
 
 class ProgressCoalescer:
-    """Turns statuses into ``progress`` events, at most one per torrent per ``interval``."""
+    """Latest status per torrent; ``flush`` turns them into ``progress`` events, rate-limited."""
 
     def __init__(
-        self,
-        *,
-        state: EngineState,
-        publisher: Publisher,
-        samples: trio.MemoryReceiveChannel[ProgressBatch],
-        interval: float = 0.1,
-        metrics: Metrics | None = None,
+        self, *, publisher: Publisher, interval: float = 0.1, metrics: Metrics | None = None
     ) -> None:
-        self._state = state
         self._publisher = publisher
-        self._samples = samples
         self._interval = interval
         self._metrics = metrics
         self._latest: dict[str, StatusRecord] = {}
-        self._wake = trio.Event()
         self._last_emit: dict[str, float] = {}
         self._transferred: dict[str, tuple[int, int]] = {}
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Coalesce until cancelled."""
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._collect)
-            task_status.started()
-            while True:
-                await self._wake.wait()  # asleep while nothing changes
-                self._flush()
-                if not self._latest:
-                    self._wake = trio.Event()
-                await trio.sleep(self._interval)
+    def offer(self, samples: Iterable[tuple[str, StatusRecord]]) -> None:
+        """Keep the latest status of each torrent (an older one waiting is replaced)."""
+        self._latest.update(samples)
 
-    async def _collect(self) -> None:
-        async for batch in self._samples:
-            for torrent_id, status in batch.samples:
-                self._latest[torrent_id] = status  # latest wins
-            self._wake.set()
+    def forget(self, torrent_id: str) -> None:
+        """Drop what waits for ``torrent_id`` (removed, or its pending status is stale)."""
+        self._latest.pop(torrent_id, None)
+        self._last_emit.pop(torrent_id, None)
 
-    def _flush(self) -> None:
-        now = trio.current_time()
+    def flush(self, now: float, live: Container[str]) -> None:
+        """Publish what waits, at most once per interval per torrent, for torrents in ``live``."""
         pending, self._latest = self._latest, {}
-        entries = self._state.entries
         for torrent_id, status in pending.items():
-            if torrent_id not in entries:
-                # Removed meanwhile: no progress after torrent_removed.
-                self._last_emit.pop(torrent_id, None)
+            if torrent_id not in live:
                 self._transferred.pop(torrent_id, None)
                 continue
             if now - self._last_emit.get(torrent_id, -1.0) < self._interval:
-                self._latest.setdefault(torrent_id, status)  # too soon: keep it for next tick
+                self._latest[torrent_id] = status  # too soon: keep it for the next flush
                 continue
             self._last_emit[torrent_id] = now
             self._publisher.publish(_progress(torrent_id, status))

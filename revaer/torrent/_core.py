@@ -8,8 +8,7 @@ holds a core.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
@@ -31,17 +30,17 @@ from revaer.events import (
 )
 from revaer.runtime import HealthRegistry, Watched
 from revaer.telemetry import Metrics
+from revaer.torrent._coalescer import ProgressCoalescer
 from revaer.torrent._commands import AddedTorrent
 from revaer.torrent._inbox import AlertBatch, Reply
 from revaer.torrent._lt import AddParams, LtSession
-from revaer.torrent._records import StatusRecord, TorrentSourceInfo
+from revaer.torrent._records import TorrentSourceInfo
 from revaer.torrent._resume import ResumeStore, TorrentMeta
 from revaer.torrent._state import EngineState, TorrentEntry
 
 __all__ = [
     "AddGroup",
     "PendingAdd",
-    "ProgressBatch",
     "SessionCore",
     "added_event",
     "updated_event",
@@ -49,13 +48,6 @@ __all__ = [
 
 T = TypeVar("T")
 _log = logger.bind(actor="session")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProgressBatch:
-    """Statuses of torrents that changed, for the progress coalescer."""
-
-    samples: tuple[tuple[str, StatusRecord], ...]
 
 
 class AddGroup:
@@ -154,12 +146,12 @@ class SessionCore:
         state: EngineState,
         store: ResumeStore,
         publisher: Publisher,
-        samples: trio.MemorySendChannel[ProgressBatch],
         snapshots: Watched[ConfigSnapshot],
         health: HealthRegistry,
         metrics: Metrics | None,
         limiter: trio.CapacityLimiter,
         catalog: TorrentCatalog | None = None,
+        progress_interval: float = 0.1,
     ) -> None:
         self.session = session
         self.state = state
@@ -173,9 +165,12 @@ class SessionCore:
         """The batch the pump popped last (handled once its ``handled`` is set)."""
         self.restored = trio.Event()
         """Set once every stored torrent is back (statuses are not asked for before)."""
+        self.progress = ProgressCoalescer(
+            publisher=publisher, interval=progress_interval, metrics=metrics
+        )
+        """Rate-limited ``progress`` events (flushed at every tick)."""
         self.became_active = trio.Event()
         """Set (and replaced) when the first torrent becomes active: the ticker speeds up."""
-        self._samples = samples
         self._metrics = metrics
         self._limiter = limiter
         self._catalog = catalog
@@ -259,14 +254,6 @@ class SessionCore:
             [e.ref for e in entries],
             only_if_modified=only_if_modified,
         )
-
-    def offer_progress(self, samples: Iterable[tuple[str, StatusRecord]]) -> None:
-        """Hand statuses to the coalescer without waiting (a full queue drops them: the
-        next update is newer anyway)."""
-        batch = tuple(samples)
-        if batch:
-            with contextlib.suppress(trio.WouldBlock):
-                self._samples.send_nowait(ProgressBatch(samples=batch))
 
     def profile(self) -> Mapping[str, Any]:
         """The engine profile in effect."""

@@ -1,4 +1,4 @@
-"""The engine subtree: the session actor (with its alert pump) and the progress coalescer.
+"""The engine subtree: the session actor, with its alert pump, ticker and progress coalescer.
 
 ``Engine.run_when_active`` is the daemon's ``engine`` child: ready at once, it runs the engine
 supervisor once the instance is active. An engine that cannot run (a resume directory it cannot
@@ -23,8 +23,6 @@ from revaer.events import EventBus, Publisher, TorrentCatalog
 from revaer.runtime import Backoff, ChildSpec, HealthRegistry, Supervisor, Watched, describe
 from revaer.telemetry import Metrics
 from revaer.torrent._alerts import ResumePolicy
-from revaer.torrent._coalescer import ProgressCoalescer
-from revaer.torrent._core import ProgressBatch
 from revaer.torrent._handle import EngineHandle
 from revaer.torrent._lt import LtSession
 from revaer.torrent._resume import ResumeStore
@@ -59,7 +57,7 @@ class EngineTuning:
     command_queue: int = 64
     command_timeout: float = 30.0
     backoff: Backoff = field(default_factory=lambda: Backoff(initial=0.25, maximum=10.0))
-    """Between restarts of the session or the coalescer (5 within 60 s, then the engine fails)."""
+    """Between restarts of the session (5 within 60 s, then the engine fails)."""
     start_backoff: Backoff = field(default_factory=lambda: Backoff(initial=1.0, maximum=60.0))
     """Between attempts to run an engine that failed."""
     session_factory: SessionFactory = LtSession
@@ -92,18 +90,16 @@ class Engine:
         self._health = health
         self._on_restart = on_restart
         self._on_guardrail = on_guardrail
-        self._samples_send, self._samples = trio.open_memory_channel[ProgressBatch](16)
         self._rng = random.Random()  # noqa: S311 -- backoff jitter only
 
     def supervisor(self, resume_dir: Path) -> Supervisor:
-        """The engine's supervisor: the session (with its pump) and the progress coalescer."""
+        """The engine's supervisor: the session (its pump, ticker and coalescer inside)."""
         tuning = self.tuning
         store = tuning.store_factory(resume_dir, health=self._health)
         session = SessionActor(
             state=self.state,
             store=store,
             publisher=self.publisher,
-            samples=self._samples_send,
             snapshots=self._snapshots,
             health=self._health,
             timing=SessionTiming(
@@ -123,18 +119,10 @@ class Engine:
             extra_settings=tuning.extra_settings,
             metrics=self._metrics,
         )
-        coalescer = ProgressCoalescer(
-            state=self.state,
-            publisher=self.publisher,
-            samples=self._samples,
-            interval=tuning.coalesce_interval,
-            metrics=self._metrics,
-        )
         backoff = tuning.backoff
         children = [
             # Its final resume save takes at most 10 s, its session close a little more.
             ChildSpec(name="session", start=session.run, backoff=backoff, shutdown_timeout=20),
-            ChildSpec(name="progress_coalescer", start=coalescer.run, backoff=backoff),
         ]
         return Supervisor("engine", children, health=self._health, on_restart=self._on_restart)
 

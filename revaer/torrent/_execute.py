@@ -82,7 +82,7 @@ async def execute(core: SessionCore, command: SessionCommand, reply: Reply) -> o
         case Recheck():
             await core.lt(core.entry(command.torrent_id).ref.force_recheck)
         case MoveStorage():
-            path = absolute_path(command.download_dir, "/download_dir")
+            path = absolute_path(command.download_dir, "download_dir")
             # Recorded only once libtorrent confirms it (StorageMoved): a failed move leaves
             # the torrent where it was, and so do its metadata and the catalog.
             await core.lt(core.entry(command.torrent_id).ref.move_storage, path)
@@ -107,7 +107,8 @@ async def _add_many(core: SessionCore, adds: PreparedAdds, reply: Reply) -> None
     """
     group = AddGroup(reply, len(adds.items))
     admitted: list[tuple[int, PreparedAdd, TorrentMeta, bytes | None]] = []
-    claimed: set[str] = set()  # info hashes and ids taken by earlier items of this command
+    # Info hashes and ids taken: by adds still in flight, then by earlier items of this command.
+    claimed: set[str] = core.pending_ids()
     for index, prepared in enumerate(adds.items):
         try:
             meta, blob = await _admit(core, prepared, claimed)
@@ -159,11 +160,7 @@ async def _admit(
         raise Conflict(f"this torrent is already present as {existing}")
     if any(h in claimed for h in hashes):
         raise Conflict("this torrent is given twice in one request")
-    if (
-        torrent_id in core.state.entries
-        or torrent_id in core.pending_ids()
-        or torrent_id in claimed
-    ):
+    if torrent_id in core.state.entries or torrent_id in claimed:
         raise Conflict(f"a torrent with id {torrent_id} exists already")
     root = command.download_dir or profile.get("download_root")
     if not root:
@@ -182,7 +179,7 @@ async def _admit(
         name=source.info.name,
         source="magnet" if command.magnet else "torrent",
         magnet=command.magnet,
-        download_dir=absolute_path(root, "/download_dir"),
+        download_dir=absolute_path(root, "download_dir"),
         sequential=(
             command.sequential
             if command.sequential is not None
@@ -221,6 +218,7 @@ async def _remove(core: SessionCore, command: RemoveTorrent) -> None:
     await core.store.remove(command.torrent_id)
     await core.lt(partial(core.session.remove, entry.ref, delete_files=command.delete_data))
     core.state.forget(command.torrent_id)
+    core.progress.forget(command.torrent_id)
     core.publish(TorrentRemoved(torrent_id=command.torrent_id, deleted_data=command.delete_data))
 
 

@@ -37,7 +37,13 @@ from revaer.torrent._inbox import (
 )
 from revaer.torrent._lt import parse_magnet, parse_torrent
 from revaer.torrent._state import EngineState
-from revaer.torrent._validate import check_add, check_caps, check_select, torrent_id_of
+from revaer.torrent._validate import (
+    check_add,
+    check_caps,
+    check_connect,
+    check_select,
+    torrent_id_of,
+)
 
 __all__ = ["MAX_BULK_ADD", "EngineHandle", "EngineUnavailable", "HandleStatistics"]
 
@@ -116,6 +122,8 @@ class EngineHandle:
             check_select(command)
         elif isinstance(command, SetRateLimits):
             check_caps(command.download_bps, command.upload_bps)
+        elif isinstance(command, ConnectPeer):
+            check_connect(command)
         return await self._send(command)
 
     async def add(self, command: AddTorrent) -> AddedTorrent:

@@ -34,6 +34,7 @@ __all__ = [
     "AlertBatch",
     "ApplySettings",
     "CommandRequest",
+    "FlushProgress",
     "Inbound",
     "PreparedAdd",
     "PreparedAdds",
@@ -127,6 +128,11 @@ class AlertBatch:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FlushProgress:
+    """A tick: publish the progress that waits."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SaveDue:
     """Time for the periodic resume save of the torrents that changed."""
 
@@ -138,4 +144,4 @@ class ApplySettings:
     snapshot: ConfigSnapshot
 
 
-Inbound = CommandRequest | AlertBatch | SaveDue | ApplySettings
+Inbound = CommandRequest | AlertBatch | FlushProgress | SaveDue | ApplySettings

@@ -12,6 +12,7 @@ __all__ = [
     "MAX_MAGNET_LENGTH",
     "MAX_METAINFO_BYTES",
     "MAX_PATH_LENGTH",
+    "MAX_RATE_BPS",
     "MAX_TAGS",
     "MAX_TAG_LENGTH",
     "MAX_TRACKERS",
@@ -29,3 +30,5 @@ MAX_GLOBS = 64
 """Per list: ``include`` and ``exclude`` each."""
 MAX_GLOB_LENGTH = 512
 MAX_PATH_LENGTH = 4096
+MAX_RATE_BPS = 2**31 - 1
+"""libtorrent keeps rate limits in a signed 32-bit int (a larger one raises)."""

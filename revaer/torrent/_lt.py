@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -76,6 +77,7 @@ _MAX_METAINFO_FILES = 100_000
 # The default (2,000) overflows while 10,000 torrents are restored: each add posts several
 # alerts, and a lost add_torrent_alert would leave its add unanswered.
 _ALERT_QUEUE_SIZE = 500_000
+_OPEN_FILES = 16
 
 
 class AddParams:
@@ -331,7 +333,9 @@ class _PieceReader:
     def __init__(self, layout: lt.file_storage, save_path: str) -> None:
         self._layout = layout
         self._save_path = save_path
-        self._fds: dict[int, int | None] = {}
+        # Pieces are read in order, so a few open files suffice; a torrent may list 100,000
+        # and keeping them all open would starve the process of descriptors.
+        self._fds: OrderedDict[int, int | None] = OrderedDict()
 
     def __enter__(self) -> _PieceReader:
         return self
@@ -342,13 +346,20 @@ class _PieceReader:
                 os.close(fd)
 
     def _fd(self, index: int) -> int | None:
-        if index not in self._fds:
-            path = self._layout.file_path(index, self._save_path)
-            try:
-                self._fds[index] = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            except OSError:
-                self._fds[index] = None
-        return self._fds[index]
+        if index in self._fds:
+            self._fds.move_to_end(index)
+            return self._fds[index]
+        if len(self._fds) >= _OPEN_FILES:
+            _, oldest = self._fds.popitem(last=False)
+            if oldest is not None:
+                os.close(oldest)
+        path = self._layout.file_path(index, self._save_path)
+        try:
+            fd: int | None = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            fd = None
+        self._fds[index] = fd
+        return fd
 
     def read(self, slices: Iterable[Any]) -> bytes | None:
         chunks: list[bytes] = []

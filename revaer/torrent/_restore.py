@@ -30,6 +30,8 @@ __all__ = ["final_save", "restore"]
 
 _log = logger.bind(actor="session")
 _WAIT_MS = 200
+# Seconds (plus one per thousand torrents) libtorrent gets to answer a restore's adds.
+_ANSWER_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,8 +106,15 @@ async def restore(
         posted.append(restorable)
 
     await core.post_adds([(r.source, r.item.meta) for r in posted])
-    while core.adding:
-        await handle(await inbox.receive())
+    # libtorrent answers every add; should an answer be very late (or lost: an alert that could
+    # not be read), the engine must still come up. Those restores stay pending: a late answer
+    # registers the torrent as usual.
+    with trio.move_on_after(_ANSWER_TIMEOUT + len(posted) / 1000) as waiting:
+        while core.adding:
+            await handle(await inbox.receive())
+    if waiting.cancelled_caught:
+        late = sorted(core.pending_ids())
+        _log.error("libtorrent has not answered the restore of {} torrent(s): {}", len(late), late)
     core.restored.set()
     if posted:
         _log.info("restored {} torrents", len(core.state.entries))

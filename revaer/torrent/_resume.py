@@ -69,6 +69,7 @@ _INFO_HASH = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 # What str(uuid.UUID(...)) gives: a regular expression checks 10,000 names in milliseconds.
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _MAX_PRIORITY = 7
+_MAX_RATE = 2**31 - 1  # libtorrent's limit (MAX_RATE_BPS); a larger one would never restore
 
 Source = Literal["magnet", "torrent"]
 
@@ -148,8 +149,8 @@ class TorrentMeta:
             raise ValueError(f"priorities: each must be within 0..{_MAX_PRIORITY}")
         for name in ("max_download_bps", "max_upload_bps"):
             cap = getattr(self, name)
-            if cap is not None and cap < 0:
-                raise ValueError(f"{name}: must be >= 0 or null")
+            if cap is not None and not 0 <= cap <= _MAX_RATE:
+                raise ValueError(f"{name}: must be within 0..{_MAX_RATE} or null")
         _parse_added_at(self.added_at)
 
     def to_json(self) -> dict[str, Any]:
@@ -394,7 +395,15 @@ class ResumeStore:
             if blob is not None
         ]
         metas = [(self._path(meta.torrent_id, _META_SUFFIX), _encode(meta)) for meta, _ in torrents]
-        await self._write(blobs + metas)
+        try:
+            await self._write(blobs + metas)
+        except ResumeStoreUnavailable:
+            # Some renames may have happened before the one that failed: these torrents are
+            # new, so removing their files again leaves the store as it was.
+            paths = [path for path, _ in metas + blobs]
+            with contextlib.suppress(OSError):
+                await self.run_io(_remove_quietly, paths)
+            raise
 
     async def remove(self, torrent_id: str) -> None:
         """Delete both files of a torrent; files that do not exist are fine.
@@ -407,9 +416,11 @@ class ResumeStore:
         # a metadata file left alone would bring the removed torrent back.
         paths = (self._path(torrent_id, _META_SUFFIX), self._path(torrent_id, _RESUME_SUFFIX))
         try:
-            await self.run_io(_remove_files, paths)
+            problems = await self.run_io(_remove_files, paths)
         except OSError as exc:
             self._raise(f"cannot remove {_error_path(exc, paths[0])}: {_strerror(exc)}")
+        for problem in problems:
+            self._log.warning("{problem}", problem=problem)
         self._succeeded()
 
     async def take_clean_mark(self) -> bool:
@@ -662,17 +673,44 @@ def _sync_file_system(directory: Path) -> None:
         os.close(fd)
 
 
-def _remove_files(paths: Sequence[Path]) -> None:
-    """Runs in a worker thread: unlink each existing path, then fsync the directory."""
-    removed = False
-    for path in paths:
+def _remove_files(paths: Sequence[Path]) -> list[str]:
+    """Runs in a worker thread: unlink the metadata (raises if it cannot), then the rest.
+
+    Once the metadata is gone the torrent is gone: what cannot be removed after it, or a
+    directory sync that fails, is reported (returned), not raised — raising would tell the
+    caller nothing changed while the store already lost the torrent. An orphan blob is deleted
+    at the next load.
+    """
+    first, *rest = paths
+    problems: list[str] = []
+    removed = _unlink_existing(first)
+    for path in rest:
         try:
-            path.unlink()
-        except FileNotFoundError:
-            continue
-        removed = True
+            removed |= _unlink_existing(path)
+        except OSError as exc:
+            problems.append(f"cannot remove {path}: {_strerror(exc)}")
     if removed:
-        _fsync_directory(paths[0].parent)
+        try:
+            _fsync_directory(first.parent)
+        except OSError as exc:
+            problems.append(f"cannot sync {first.parent}: {_strerror(exc)}")
+    return problems
+
+
+def _remove_quietly(paths: Sequence[Path]) -> None:
+    """Runs in a worker thread: unlink whatever of ``paths`` exists, as far as possible."""
+    for path in paths:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+    _fsync_directory(paths[0].parent)
+
+
+def _unlink_existing(path: Path) -> bool:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _fsync_directory(directory: Path) -> None:

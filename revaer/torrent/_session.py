@@ -26,13 +26,14 @@ from revaer.events import Publisher, TorrentCatalog
 from revaer.runtime import HealthRegistry, Watched
 from revaer.telemetry import Metrics
 from revaer.torrent._alerts import AlertHandler, ResumePolicy
-from revaer.torrent._core import ProgressBatch, SessionCore
+from revaer.torrent._core import SessionCore
 from revaer.torrent._execute import DEFERRED, execute
 from revaer.torrent._handle import EngineUnavailable
 from revaer.torrent._inbox import (
     AlertBatch,
     ApplySettings,
     CommandRequest,
+    FlushProgress,
     Inbound,
     Reply,
     SaveDue,
@@ -77,7 +78,6 @@ class SessionActor:
         state: EngineState,
         store: ResumeStore,
         publisher: Publisher,
-        samples: trio.MemorySendChannel[ProgressBatch],
         snapshots: Watched[ConfigSnapshot],
         health: HealthRegistry,
         timing: SessionTiming,
@@ -90,7 +90,6 @@ class SessionActor:
         self._state = state
         self._store = store
         self._publisher = publisher
-        self._samples = samples
         self._snapshots = snapshots
         self._health = health
         self._timing = timing
@@ -119,12 +118,12 @@ class SessionActor:
                     state=self._state,
                     store=self._store,
                     publisher=self._publisher,
-                    samples=self._samples,
                     snapshots=self._snapshots,
                     health=self._health,
                     metrics=self._metrics,
                     limiter=limiter,
                     catalog=self._catalog,
+                    progress_interval=self._timing.update_interval,
                 )
                 await _Incarnation(self, core, settings, version).run(read_fd, task_status)
             finally:
@@ -183,7 +182,8 @@ class _Incarnation:
                 nursery.start_soon(self._tick, self._send.clone())
                 await restore(self._core, self._inbox, self._handle)
                 if self._actor._catalog is not None:
-                    self._actor._catalog.retain(state.entries)
+                    # Restores libtorrent has not answered yet still exist.
+                    self._actor._catalog.retain(set(state.entries) | self._core.pending_ids())
                 actor._check_guardrails(actor._snapshots.value)
                 nursery.start_soon(self._follow_settings, self._send.clone())
                 state.inbox = self._send
@@ -268,10 +268,14 @@ class _Incarnation:
                     await self._handler.handle(message.records)
                 finally:
                     message.handled.set()
+            case FlushProgress():
+                self._core.progress.flush(trio.current_time(), self._core.state.entries)
             case SaveDue():
-                entries = self._core.state.entries.values()
+                entries = [e for e in self._core.state.entries.values() if not e.pending_saves]
+                # A finished torrent whose final blob could not be stored: ask again, always.
+                await self._core.ask_resume([e for e in entries if e.completing])
                 await self._core.ask_resume(
-                    [e for e in entries if not e.pending_saves and worth_saving(e)],
+                    [e for e in entries if not e.completing and worth_saving(e)],
                     only_if_modified=True,
                 )
             case ApplySettings():
@@ -321,6 +325,8 @@ class _Incarnation:
             next_save = trio.current_time() + timing.resume_interval
             while True:
                 await core.lt(core.session.post_torrent_updates)
+                with contextlib.suppress(trio.WouldBlock):  # a busy session flushes next time
+                    inbox.send_nowait(FlushProgress())
                 # Statuses change only while something transfers or checks: with every torrent
                 # paused, ask rarely (idle CPU), and speed up the moment one becomes active.
                 active = core.state.active() > 0

@@ -1,4 +1,4 @@
-"""Engine state: written by the session actor alone, read by the handle, the coalescer, tests.
+"""Engine state: written by the session actor alone, read by the handle and by tests.
 
 It lives on the ``Engine`` rather than in the actor so that readers keep one object across
 session restarts; each session incarnation fills it when it starts and empties it when it

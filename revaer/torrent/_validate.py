@@ -6,18 +6,20 @@ session actor; each problem names its field with a JSON pointer into the command
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath
 
 from revaer.errors import InvalidParam, ValidationFailed, pointer
-from revaer.torrent._commands import AddTorrent, SelectFiles
+from revaer.torrent._commands import AddTorrent, ConnectPeer, SelectFiles
 from revaer.torrent._limits import (
     MAX_GLOB_LENGTH,
     MAX_GLOBS,
     MAX_MAGNET_LENGTH,
     MAX_METAINFO_BYTES,
     MAX_PATH_LENGTH,
+    MAX_RATE_BPS,
     MAX_TAG_LENGTH,
     MAX_TAGS,
     MAX_TRACKER_LENGTH,
@@ -25,10 +27,13 @@ from revaer.torrent._limits import (
 )
 from revaer.torrent._text import control_character
 
+MAX_PORT = 65535
+
 __all__ = [
     "absolute_path",
     "check_add",
     "check_caps",
+    "check_connect",
     "check_select",
     "torrent_id_of",
 ]
@@ -72,7 +77,7 @@ def path_problem(path: str) -> str | None:
 
 
 def absolute_path(path: str, field: str) -> str:
-    """``path`` normalised; ``ValidationFailed`` at ``field`` unless absolute and clean."""
+    """``path`` normalised; ``ValidationFailed`` at ``/<field>`` unless absolute and clean."""
     problem = path_problem(path)
     if problem is not None:
         raise ValidationFailed([InvalidParam(pointer=pointer(field), message=problem)])
@@ -83,8 +88,10 @@ def _caps(
     download_bps: int | None, upload_bps: int | None, names: tuple[str, str]
 ) -> Iterable[InvalidParam]:
     for name, value in zip(names, (download_bps, upload_bps), strict=True):
-        if value is not None and (isinstance(value, bool) or value < 0):
-            yield InvalidParam(pointer=pointer(name), message="must be >= 0 or null")
+        if value is not None and (isinstance(value, bool) or not 0 <= value <= MAX_RATE_BPS):
+            yield InvalidParam(
+                pointer=pointer(name), message=f"must be 0 to {MAX_RATE_BPS} (bytes/s) or null"
+            )
 
 
 def check_caps(download_bps: int | None, upload_bps: int | None) -> None:
@@ -145,6 +152,19 @@ def check_add(command: AddTorrent) -> None:
     if problems:
         raise ValidationFailed(problems)
     torrent_id_of(command.torrent_id)
+
+
+def check_connect(command: ConnectPeer) -> None:
+    """An IP address (no name to resolve) and a TCP port."""
+    problems: list[InvalidParam] = []
+    try:
+        ipaddress.ip_address(command.host)
+    except ValueError:
+        problems.append(InvalidParam(pointer="/host", message="must be an IPv4 or IPv6 address"))
+    if isinstance(command.port, bool) or not 1 <= command.port <= MAX_PORT:
+        problems.append(InvalidParam(pointer="/port", message=f"must be 1 to {MAX_PORT}"))
+    if problems:
+        raise ValidationFailed(problems)
 
 
 def check_select(command: SelectFiles) -> None:

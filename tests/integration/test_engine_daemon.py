@@ -71,9 +71,7 @@ async def test_engine_runs_when_active_and_applies_caps_from_postgres_within_2s(
                 await trio.sleep(0.01)
         assert time.monotonic() - started < 2
         full = (await live.client.get("/health/full")).json()
-        assert {"session", "alert_pump", "progress_coalescer", "resume_store"} <= set(
-            full["components"]
-        )
+        assert {"engine", "session", "alert_pump", "resume_store"} <= set(full["components"])
 
 
 async def test_an_engine_that_cannot_start_leaves_the_daemon_up_and_recovers(

@@ -218,3 +218,27 @@ async def test_the_catalog_is_complete_after_a_flood_of_events(tmp_path: Path) -
             run.bus.publish(HealthChanged(degraded=()))
         await run.engine.handle.remove(added.torrent_id)
         assert run.catalog.get(added.torrent_id) is None
+
+
+async def test_completed_waits_while_its_resume_data_cannot_be_stored(tmp_path: Path) -> None:
+    payload = make_payload(tmp_path / "seed", {"Slow/data.bin": 2 * MIB})
+    torrent = make_torrent(payload, piece_length=64 * 1024)
+    tuning = EngineTuning(extra_settings=TEST_SETTINGS, resume_interval=0.2)
+    with Seeder() as seeder:
+        seeder.seed(torrent, payload.parent)
+        async with running_engine(tmp_path / "e", tuning=tuning) as run:
+            added = await run.engine.handle.add(
+                AddTorrent(metainfo=torrent.data, max_download_bps=MIB)
+            )
+            tid = added.torrent_id
+            await run.engine.handle.connect_peer(tid, *seeder.endpoint)
+            await run.log.wait_for("progress", tid, where=lambda p: p.bytes_done > 0)
+            aside = block_directory(run.root / "resume")
+            await run.log.wait_for("state_changed", tid, where=lambda p: p.state == "seeding")
+            with trio.move_on_after(1):  # several periodic saves fail meanwhile
+                await run.log.wait_for("completed", tid)
+            assert not run.log.of(tid, "completed"), "completed without its resume data"
+            unblock_directory(run.root / "resume", aside)
+            await run.log.wait_for("completed", tid, timeout=10)
+            blob = (run.root / "resume" / f"{tid}.fastresume").read_bytes()
+            assert have_pieces(blob) == lt.load_torrent_buffer(torrent.data).ti.num_pieces()  # type: ignore[union-attr]

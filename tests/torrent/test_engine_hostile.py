@@ -85,3 +85,28 @@ async def test_bad_fields_are_refused_with_their_pointer(
         assert info.value.invalid_params[0].pointer == where
         assert run.engine.state.entries == {}
         assert run.restarts == []
+
+
+async def test_out_of_range_caps_and_peers_are_refused_before_they_reach_libtorrent(
+    tmp_path: Path,
+) -> None:
+    # libtorrent keeps rates in a 32-bit int: a larger cap stored first would crash every
+    # restore after it. They are refused up front, like a peer that is not an address.
+    async with running_engine(tmp_path / "e") as run:
+        handle = run.engine.handle
+        with pytest.raises(ValidationFailed) as info:
+            await handle.add(AddTorrent(magnet=magnet(), max_upload_bps=2**31))
+        assert info.value.invalid_params[0].pointer == "/max_upload_bps"
+        added = await handle.add(AddTorrent(magnet=magnet(), paused=True))
+        tid = added.torrent_id
+        with pytest.raises(ValidationFailed) as info:
+            await handle.set_rate_limits(tid, download_bps=2**40, upload_bps=None)
+        assert info.value.invalid_params[0].pointer == "/download_bps"
+        with pytest.raises(ValidationFailed) as info:
+            await handle.connect_peer(tid, "seeder.example", 70000)
+        assert [p.pointer for p in info.value.invalid_params] == ["/host", "/port"]
+        with pytest.raises(ValidationFailed) as info:
+            await handle.move(tid, "relative/dir")
+        assert info.value.invalid_params[0].pointer == "/download_dir"
+        await handle.set_rate_limits(tid, download_bps=2**31 - 1, upload_bps=None)
+        assert run.restarts == []

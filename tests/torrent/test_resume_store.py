@@ -102,7 +102,8 @@ def test_unknown_keys_are_ignored_for_newer_writers() -> None:
         ("priorities", [1, 9], "priorities: each must be within 0..7"),
         ("priorities", [True], "priorities[0]: "),
         ("max_download_bps", 1.5, "max_download_bps: expected an integer or null"),
-        ("max_upload_bps", -1, "max_upload_bps: must be >= 0"),
+        ("max_upload_bps", -1, "max_upload_bps: must be within 0..2147483647"),
+        ("max_upload_bps", 2**31, "max_upload_bps: must be within 0..2147483647"),
         ("added_at", "yesterday", "added_at: "),
         ("added_at", "2025-01-02T03:04:05", "added_at: "),
     ],
@@ -457,3 +458,42 @@ async def test_a_big_batch_syncs_the_file_system_once_instead_of_each_file(
     assert synced == ["directory"]  # syncfs covered the 200 files
     loaded = {t.meta.torrent_id for t in await store.load_all()}
     assert loaded == {m.torrent_id for m, _ in torrents}
+
+
+async def test_a_remove_whose_metadata_is_gone_is_done_even_if_the_blob_stays(
+    store: ResumeStore, directory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await store.save_torrent(meta(source="torrent", magnet=None), b"blob")
+    real_unlink = Path.unlink
+
+    def unlink(self: Path, missing_ok: bool = False) -> None:
+        if self.name.endswith(".fastresume"):
+            raise OSError(5, "Input/output error")
+        real_unlink(self, missing_ok=missing_ok)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Path, "unlink", unlink)
+        await store.remove(ID_A)  # the torrent is gone; the blob is an orphan now
+    assert await store.load_all() == []
+    assert list(directory.iterdir()) == []  # the orphan was deleted at load
+
+
+async def test_a_failed_batch_of_new_torrents_leaves_none_of_them(
+    store: ResumeStore, directory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    torrents = [(meta(str(uuid.uuid4())), b"blob") for _ in range(4)]
+    real_replace = os.replace
+    done: list[str] = []
+
+    def replace(src: str | Path, dst: str | Path) -> None:
+        if len(done) == 5:  # after four blobs and one metadata file are in place
+            raise OSError(28, "No space left on device")
+        done.append(str(dst))
+        real_replace(src, dst)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "replace", replace)
+        with pytest.raises(ResumeStoreUnavailable):
+            await store.save_torrents(torrents)
+    assert await store.load_all() == []
+    assert list(directory.iterdir()) == []
