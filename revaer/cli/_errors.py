@@ -9,8 +9,13 @@ renders it on stderr and exits with its code::
     ├── RequestFailedError  (3) the request did not complete: refused, timed out, broken
     └── BadResponseError    (3) the server answered outside the contract (not JSON, wrong shape)
 
-A ``ProblemError`` is a validation failure (2) only when it is a 4xx carrying ``invalid_params``;
-every other problem (401, 404, 409, 429, 5xx, ...) is a runtime failure (3).
+A ``ProblemError`` is a validation failure (2) only when it is a 4xx carrying ``invalid_params``
+other than 409: fixing the input helps. A 409 (a stale ``expected_revision``, setup already done)
+is a runtime failure (3) even when it points at a field: the input was fine, the state moved on,
+so reload and retry. Every other problem (401, 404, 429, 5xx, ...) is a runtime failure too.
+
+``sent`` says whether the request reached the server, i.e. whether its request id can be
+looked up in the daemon log.
 """
 
 from __future__ import annotations
@@ -54,10 +59,11 @@ def outcome_of(exit_code: int) -> Outcome:
 class CliError(Exception):
     """A failure the CLI reports on stderr before exiting with ``exit_code``."""
 
-    def __init__(self, message: str, *, exit_code: ExitCode) -> None:
+    def __init__(self, message: str, *, exit_code: ExitCode, sent: bool = True) -> None:
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
+        self.sent = sent
 
 
 class InputError(CliError):
@@ -68,7 +74,7 @@ class InputError(CliError):
     """
 
     def __init__(self, param: str, reason: str) -> None:
-        super().__init__(f"{param}: {reason}", exit_code=ExitCode.VALIDATION)
+        super().__init__(f"{param}: {reason}", exit_code=ExitCode.VALIDATION, sent=False)
         self.param = param
         self.reason = reason
 
@@ -83,7 +89,9 @@ class ProblemError(CliError):
     def __init__(
         self, problem: ProblemDoc, document: dict[str, object], *, http_status: int
     ) -> None:
-        is_validation = 400 <= http_status < 500 and bool(problem.get("invalid_params"))
+        is_validation = (
+            400 <= http_status < 500 and http_status != 409 and bool(problem.get("invalid_params"))
+        )
         super().__init__(
             f"{problem['title']} ({http_status})",
             exit_code=ExitCode.VALIDATION if is_validation else ExitCode.FAILURE,
@@ -94,10 +102,13 @@ class ProblemError(CliError):
 
 
 class RequestFailedError(CliError):
-    """The request did not complete: connection refused, timeout, protocol error."""
+    """The request did not complete: connection refused, timeout, protocol error.
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message, exit_code=ExitCode.FAILURE)
+    ``sent`` is False when no connection was made (the daemon cannot have seen it).
+    """
+
+    def __init__(self, message: str, *, sent: bool = True) -> None:
+        super().__init__(message, exit_code=ExitCode.FAILURE, sent=sent)
 
 
 class BadResponseError(CliError):

@@ -136,7 +136,11 @@ class ApiClient:
         except httpx.TimeoutException as exc:
             raise RequestFailedError(f"{where}: no answer within {self._timeout:g}s") from exc
         except httpx.ConnectError as exc:
-            raise RequestFailedError(f"{where}: cannot connect ({_reason(exc)})") from exc
+            raise RequestFailedError(
+                f"{where}: cannot connect ({_reason(exc)}); is the daemon running? Start it "
+                "with scripts/serve, or point --api-url (REVAER_API_URL) at it",
+                sent=False,
+            ) from exc
         except httpx.RequestError as exc:
             raise RequestFailedError(f"{where}: request failed ({_reason(exc)})") from exc
         elapsed_ms = (time.monotonic() - started) * 1000

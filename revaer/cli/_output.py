@@ -62,17 +62,22 @@ def _error_document(error: CliError, request_id: str) -> Mapping[str, object]:
     if isinstance(error, ProblemError):
         # The body as received; our request id fills in if the server did not echo one.
         return {**error.document, "request_id": error.document.get("request_id", request_id)}
-    return {
+    document: dict[str, object] = {
         "title": "invalid input" if error.exit_code is ExitCode.VALIDATION else "request failed",
         "detail": error.message,
         "exit_code": int(error.exit_code),
-        "request_id": request_id,
     }
+    if error.sent:  # an id the daemon never saw would only send the reader searching its log
+        document["request_id"] = request_id
+    return document
 
 
 def _error_lines(error: CliError, request_id: str) -> list[str]:
     if not isinstance(error, ProblemError):
-        return [f"Error: {error.message}", f"request id: {request_id}"]
+        lines = [f"Error: {error.message}"]
+        if error.sent:
+            lines.append(f"request id: {request_id}")
+        return lines
     problem = error.problem
     headline = f"Error: {problem['title']} ({error.http_status})"
     if problem["detail"]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 import click
 
 from revaer.api.models import (
@@ -102,7 +104,7 @@ def complete(
                 headers={SETUP_TOKEN_HEADER: token},
             )
         )
-    invocation.console.result(response, _complete_table(response))
+    invocation.console.result(response, _complete_table(response, invocation.api_url))
 
 
 def setup_changeset(
@@ -133,11 +135,32 @@ def _start_table(response: SetupStartResponse) -> list[str]:
     return [f"token: {response['token']}", f"expires_at: {response['expires_at']}"]
 
 
-def _complete_table(response: SetupCompleteResponse) -> list[str]:
-    instance = response["app_profile"].get("instance_name", "")
-    return [
-        f"instance: {instance}",
+def _complete_table(response: SetupCompleteResponse, api_url: str) -> list[str]:
+    profile = response["app_profile"]
+    lines = [
+        f"instance: {profile.get('instance_name', '')}",
         f"revision: {response['revision']}",
         f"api_key: {response['api_key']}",
         "Store this API key securely now: it is shown only once.",
     ]
+    moved_to = _new_api_url(api_url, profile.get("bind_addr"), profile.get("http_port"))
+    if moved_to is not None:
+        lines.append(
+            f"The daemon now listens on {moved_to} (unless revaer-app was started with "
+            f"--bind/--port): use --api-url {moved_to} or REVAER_API_URL from now on."
+        )
+    return lines
+
+
+def _new_api_url(api_url: str, bind: object, port: object) -> str | None:
+    """The URL the daemon moves to after setup, or None when it stays at ``api_url``."""
+    if not isinstance(bind, str) or not isinstance(port, int):
+        return None
+    current = urlsplit(api_url)
+    # A wildcard bind is reachable at the host the CLI already uses.
+    wildcard = bind in ("0.0.0.0", "::")  # noqa: S104 -- compared, not bound
+    host = (current.hostname or "127.0.0.1") if wildcard else bind
+    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if current.hostname == host and current.port == port:
+        return None
+    return urlunsplit((current.scheme or "http", netloc, "", "", ""))

@@ -128,7 +128,6 @@ def test_client_error_with_empty_invalid_params_exits_3(api: FakeApi) -> None:
 @pytest.mark.parametrize(
     "error",
     [
-        httpx.ConnectError("[Errno 111] Connection refused"),
         httpx.ReadTimeout("timed out"),
         httpx.RemoteProtocolError("peer closed connection"),
     ],
@@ -140,9 +139,60 @@ def test_network_failures_exit_3_and_name_the_url(api: FakeApi, error: Exception
 
     assert result.exit_code == 3
     assert f"GET {API_URL}{SNAPSHOT_PATH}" in result.stderr
+    # The request may have reached the daemon: its id can be looked up in the log.
     request_id = api.only_request().headers["x-request-id"]
     assert result.stderr.splitlines()[-1] == f"request id: {request_id}"
     assert result.stdout == ""
+
+
+def test_connection_refused_hints_how_to_start_the_daemon_and_shows_no_request_id(
+    api: FakeApi,
+) -> None:
+    api.fail("GET", SNAPSHOT_PATH, httpx.ConnectError("[Errno 111] Connection refused"))
+
+    result = run(api, "config", "get")
+
+    assert result.exit_code == 3
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"Error: GET {API_URL}{SNAPSHOT_PATH}: cannot connect")
+    assert "is the daemon running? Start it with scripts/serve" in line
+    assert "REVAER_API_URL" in line
+
+
+def test_connection_refused_as_json_has_no_request_id(api: FakeApi) -> None:
+    api.fail("GET", SNAPSHOT_PATH, httpx.ConnectError("[Errno 111] Connection refused"))
+
+    result = run(api, "--format", "json", "config", "get")
+
+    error = json.loads(result.stderr)
+    assert error["exit_code"] == 3 and "request_id" not in error
+
+
+def test_client_side_input_errors_show_no_request_id(api: FakeApi) -> None:
+    result = run(api, "settings", "patch", "--file", "-", input="[]")
+
+    assert result.exit_code == 2
+    assert "request id" not in result.stderr
+    assert api.requests == []
+
+
+def test_stale_revision_conflict_exits_3_although_it_points_at_the_field(api: FakeApi) -> None:
+    api.problem(
+        "PATCH",
+        "/admin/settings",
+        status=409,
+        title="Conflict",
+        detail="",
+        invalid_params=[{"pointer": "/expected_revision", "message": "stale revision"}],
+    )
+
+    result = run(
+        api, "--api-key", API_KEY, "settings", "patch", "--file", "-",
+        input='{"expected_revision": 4}',
+    )  # fmt: skip
+
+    assert result.exit_code == 3
+    assert "/expected_revision: stale revision" in result.stderr
 
 
 def test_timeout_message_names_the_timeout(api: FakeApi) -> None:
@@ -179,7 +229,7 @@ def test_unreadable_problem_body_exits_3(api: FakeApi) -> None:
 
 
 def test_non_problem_failure_in_json_format_is_one_json_document(api: FakeApi) -> None:
-    api.fail("GET", SNAPSHOT_PATH, httpx.ConnectError("refused"))
+    api.fail("GET", SNAPSHOT_PATH, httpx.ReadTimeout("timed out"))
 
     result = run(api, "--format", "json", "config", "get")
 
@@ -187,7 +237,7 @@ def test_non_problem_failure_in_json_format_is_one_json_document(api: FakeApi) -
     assert result.stdout == ""
     error = json.loads(result.stderr)
     assert error["exit_code"] == 3
-    assert "refused" in error["detail"]
+    assert "no answer within" in error["detail"]
     assert error["request_id"] == api.only_request().headers["x-request-id"]
 
 

@@ -149,6 +149,26 @@ def test_complete_prints_instance_revision_and_the_key_once(api: FakeApi) -> Non
     assert result.stdout.count(ISSUED_KEY) == 1
 
 
+def test_complete_says_where_the_daemon_moves_when_the_port_changes(api: FakeApi) -> None:
+    moved = {**SNAPSHOT, "app_profile": {**SNAPSHOT["app_profile"], "http_port": 7171}}  # type: ignore[dict-item]
+    api.on("POST", "/admin/setup/complete", json={**moved, "api_key": ISSUED_KEY})
+
+    result = run(api, *COMPLETE_ARGS, "--token", SETUP_TOKEN)
+
+    assert result.exit_code == 0, result.stderr
+    last = result.stdout.splitlines()[-1]
+    assert "now listens on http://127.0.0.1:7171" in last
+    assert "--api-url http://127.0.0.1:7171" in last
+
+
+def test_complete_says_nothing_more_when_the_daemon_stays(api: FakeApi) -> None:
+    script_complete(api)  # bind 127.0.0.1, port 7070: where the CLI already talks to it
+
+    result = run(api, *COMPLETE_ARGS, "--token", SETUP_TOKEN)
+
+    assert "listens on" not in result.stdout
+
+
 def test_complete_json_prints_the_whole_response(api: FakeApi) -> None:
     script_complete(api)
 
