@@ -16,7 +16,15 @@ import revaer
 from revaer.api.server import ApiDeps, ApiKeyVerifier, Endpoint, create_app, serve_http
 from revaer.auth import SecretBox
 from revaer.config import ConfigService, ConfigSnapshot, ConfigWatcher, SetupService
-from revaer.db import Database, DatabaseUnavailable, EmbeddedPostgres, migrate
+from revaer.db import (
+    Database,
+    DatabaseUnavailable,
+    EmbeddedPostgres,
+    QueryError,
+    describe_dsn,
+    migrate,
+)
+from revaer.errors import FatalError
 from revaer.events import (
     EventBus,
     TorrentCatalog,
@@ -31,7 +39,9 @@ from supervisors._settings import DaemonSettings
 __all__ = ["Daemon", "OpenDatabase", "open_database", "run_daemon"]
 
 _log = logger.bind(actor="root")
+_db_log = logger.bind(actor="database")
 _DB_PING_INTERVAL = 5.0
+_DB_RETRY_INTERVAL = 1.0  # while it is down: notice its return quickly
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +59,22 @@ async def open_database(settings: DaemonSettings) -> AsyncIterator[OpenDatabase]
     dsn = settings.database_url
     if dsn is None:
         embedded = EmbeddedPostgres(settings.pgdata)
-        _log.info("starting embedded PostgreSQL in {}", settings.pgdata)
+        _log.info("database: starting embedded PostgreSQL in {}", settings.pgdata)
+        where = f"the embedded PostgreSQL in {settings.pgdata}"
+    else:
+        try:
+            where = describe_dsn(dsn)
+        except ValueError as exc:
+            raise FatalError(
+                f"DATABASE_URL is not a valid PostgreSQL URL: {exc}; fix it, or unset it to use "
+                "the embedded PostgreSQL"
+            ) from None
+        _log.info("database: {} (DATABASE_URL)", where)
     try:
         if embedded is not None:
             dsn = await trio.to_thread.run_sync(embedded.start)
         assert dsn is not None
-        async with Database.open(dsn) as db:
+        async with _open_pool(dsn, where, from_env=embedded is None) as db:
             applied = await migrate(db, settings.migrations_dir)
             if applied:
                 _log.info("applied migrations {}", applied)
@@ -63,6 +83,36 @@ async def open_database(settings: DaemonSettings) -> AsyncIterator[OpenDatabase]
         if embedded is not None:
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(embedded.stop)
+
+
+@asynccontextmanager
+async def _open_pool(dsn: str, where: str, *, from_env: bool) -> AsyncIterator[Database]:
+    """The pool, or a fatal error that says what failed and what to do about it."""
+    try:
+        opened = Database.open(dsn)
+        db = await opened.__aenter__()
+    except (DatabaseUnavailable, QueryError, ValueError) as exc:
+        hint = (
+            "check that the server runs, the host and port are right and the user may log in"
+            if from_env
+            else "see the log above; the data directory may be damaged"
+        )
+        raise FatalError(f"cannot connect to {where}: {_reason(exc)}; {hint}") from exc
+    try:
+        yield db
+    except BaseException as exc:
+        if not await opened.__aexit__(type(exc), exc, exc.__traceback__):
+            raise
+    else:
+        await opened.__aexit__(None, None, None)
+
+
+def _reason(exc: BaseException) -> str:
+    """What the driver said, without our wrapping (``asyncpg``'s own words are the clue)."""
+    cause = exc.__cause__ or exc
+    if isinstance(cause, TimeoutError):
+        return "no answer within 10 s"
+    return str(cause) or type(cause).__name__
 
 
 @dataclass(slots=True)
@@ -92,6 +142,7 @@ async def _database_monitor(
     # The pool reconnects by itself; this child reports whether PostgreSQL answers *and* can
     # still write (a read keeps working when the data directory is gone or the disk is full).
     task_status.started()
+    lost_at: float | None = None  # when the current outage began (trio clock)
     while True:
         problem: str | None = None
         details: dict[str, object] = {}
@@ -107,10 +158,18 @@ async def _database_monitor(
             except DatabaseUnavailable as exc:
                 problem = exc.detail
         if problem is None:
+            if lost_at is not None:
+                _db_log.info(
+                    "database back after {:.1f} s", trio.current_time() - lost_at, **details
+                )
+                lost_at = None
             health.ok("database", **details)
         else:
+            if lost_at is None:
+                _db_log.warning("database unavailable: {}", problem)
+                lost_at = trio.current_time()
             health.degraded("database", problem)
-        await trio.sleep(_DB_PING_INTERVAL)
+        await trio.sleep(_DB_PING_INTERVAL if lost_at is None else _DB_RETRY_INTERVAL)
 
 
 def build_tree(

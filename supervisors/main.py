@@ -12,10 +12,11 @@ import click
 import trio
 from loguru import logger
 
+import revaer
 from revaer.db import open_asyncio_loop
-from revaer.errors import FatalError
-from revaer.runtime import RestartBudgetExceeded
-from revaer.telemetry import configure_logging
+from revaer.errors import FatalError, RevaerError
+from revaer.runtime import RestartBudgetExceeded, describe
+from revaer.telemetry import LEVELS, configure_logging
 from supervisors._lock import DataDirLock
 from supervisors._settings import DaemonSettings
 from supervisors._tree import Daemon, run_daemon
@@ -27,10 +28,10 @@ EXIT_FATAL = 1
 
 
 def _migrations_dir() -> Path:
-    # A source checkout (editable install) keeps sql/ beside the packages; a wheel installs
-    # the files under <prefix>/share/revaer/sql.
-    here = Path(__file__).resolve().parent.parent / "sql"
-    return here if here.is_dir() else Path(sys.prefix) / "share" / "revaer" / "sql"
+    # A wheel ships sql/ as the package data directory revaer/migrations; a source checkout
+    # (editable install) keeps sql/ beside the packages.
+    packaged = Path(revaer.__file__).resolve().parent / "migrations"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "sql"
 
 
 def _build_sha(explicit: str | None) -> str:
@@ -72,7 +73,7 @@ async def _serve(settings: DaemonSettings) -> None:
             nursery.cancel_scope.cancel()
 
 
-def _fatal_cause(exc: BaseException) -> BaseException | None:
+def _fatal_cause(exc: BaseException) -> RevaerError | None:
     if isinstance(exc, FatalError | RestartBudgetExceeded):
         return exc
     if isinstance(exc, BaseExceptionGroup):
@@ -83,35 +84,71 @@ def _fatal_cause(exc: BaseException) -> BaseException | None:
     return None
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+def _fatal_line(error: RevaerError) -> str:
+    if isinstance(error, RestartBudgetExceeded) and error.__cause__ is not None:
+        return f"{error.detail}; last error: {describe(error.__cause__)}; see the log above"
+    return error.detail
+
+
+def _report_stop(exc: Exception, *, debug: bool) -> None:
+    """The one line an operator reads when the daemon cannot go on (a trace only in debug)."""
+    fatal = _fatal_cause(exc)
+    if fatal is None:
+        # Not an error we anticipated: the trace is what a bug report needs.
+        _log.opt(exception=exc).critical(
+            "revaer stopped on an unexpected error: {}; please report it with this log",
+            describe(exc),
+        )
+        return
+    _log.opt(exception=fatal if debug else None).error("revaer stopped: {}", _fatal_line(fatal))
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.version_option(revaer.__version__, "-V", "--version", prog_name="revaer-app")
 @click.option(
     "--data-dir",
     envvar="REVAER_DATA_DIR",
+    show_envvar=True,
     type=click.Path(file_okay=False, path_type=Path),
     default=Path(".revaer-data"),
-    show_default=True,
     help="State directory: lock, secrets key, embedded PostgreSQL.",
 )
-@click.option("--bind", envvar="REVAER_BIND_ADDR", help="HTTP bind address (else app_profile).")
+@click.option(
+    "--bind",
+    metavar="ADDRESS",
+    envvar="REVAER_BIND_ADDR",
+    show_envvar=True,
+    help="HTTP bind address, IPv4 or IPv6 (else app_profile.bind_addr).",
+)
 @click.option(
     "--port",
     envvar="REVAER_HTTP_PORT",
+    show_envvar=True,
     type=click.IntRange(0, 65535),
-    help="HTTP port (else app_profile); 0 picks a free port.",
+    help="HTTP port (else app_profile.http_port); 0 picks a free port.",
 )
 @click.option(
     "--database-url",
+    metavar="URL",
     envvar="DATABASE_URL",
+    show_envvar=True,
     help="PostgreSQL URL; without it an embedded server runs in the data dir.",
 )
 @click.option("--build-sha", envvar="REVAER_BUILD_SHA", hidden=True)
-@click.option("--log-level", envvar="REVAER_LOG_LEVEL", default="INFO", show_default=True)
+@click.option(
+    "--log-level",
+    envvar="REVAER_LOG_LEVEL",
+    show_envvar=True,
+    type=click.Choice(LEVELS, case_sensitive=False),
+    default="INFO",
+    help="Least severe level written; DEBUG adds the traceback to fatal errors.",
+)
 @click.option(
     "--log-format",
     envvar="REVAER_LOG_FORMAT",
+    show_envvar=True,
     type=click.Choice(["auto", "human", "json"]),
     default="auto",
-    show_default=True,
     help="auto: human on a TTY, JSON lines otherwise.",
 )
 def main(
@@ -123,10 +160,13 @@ def main(
     log_level: str,
     log_format: str,
 ) -> None:
-    """Run the Revaer daemon until SIGTERM or SIGINT."""
-    configure_logging(
-        level=log_level.upper(), json=None if log_format == "auto" else log_format == "json"
-    )
+    """Run the Revaer daemon until SIGTERM or SIGINT.
+
+    Exit status: 0 after a signal, 1 when it cannot start or go on (one line says why and what
+    to do), 2 for a bad flag.
+    """
+    level = log_level.upper()
+    configure_logging(level=level, json=None if log_format == "auto" else log_format == "json")
     if bind is not None:
         try:
             bind = str(ipaddress.ip_address(bind))
@@ -146,7 +186,6 @@ def main(
         with DataDirLock(settings.data_dir):
             trio.run(_serve, settings)
     except Exception as exc:  # noqa: BLE001 -- the process boundary: report and exit non-zero
-        cause = _fatal_cause(exc) or exc
-        _log.opt(exception=cause if cause is not exc else exc).error("revaer stopped: {}", cause)
+        _report_stop(exc, debug=level in ("TRACE", "DEBUG"))
         sys.exit(EXIT_FATAL)
     _log.info("revaer stopped")

@@ -8,12 +8,17 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import trio
+from loguru import logger
 
 from revaer.db import Database, EmbeddedPostgres, migrate, open_asyncio_loop
+
+if TYPE_CHECKING:
+    from loguru import Message, Record
 
 pytest_plugins = ["tests.harness.fixtures"]
 
@@ -86,3 +91,16 @@ async def db(aio_loop: None, db_url: str) -> AsyncIterator[Database]:
     """A pool on the test's own database."""
     async with Database.open(db_url, max_size=4) as database:
         yield database
+
+
+@pytest.fixture
+def log_records() -> Iterator[list[Record]]:
+    """Every loguru record emitted during the test."""
+    records: list[Record] = []
+
+    def sink(message: Message) -> None:
+        records.append(message.record)
+
+    handler_id = logger.add(sink, level="DEBUG")
+    yield records
+    logger.remove(handler_id)

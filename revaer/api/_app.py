@@ -19,6 +19,7 @@ from revaer.errors import RevaerError
 __all__ = ["create_app"]
 
 _log = logger.bind(actor="http")
+_access = logger.bind(actor="access")
 
 
 def create_app(deps: ApiDeps) -> QuartTrio:
@@ -42,11 +43,22 @@ def create_app(deps: ApiDeps) -> QuartTrio:
     async def _observe(response: Response) -> Response:
         route = request.url_rule.rule if request.url_rule is not None else "unmatched"
         started = getattr(g, "started", None)
+        elapsed = time.perf_counter() - started if started is not None else 0.0
         deps.metrics.http_requests_total.labels(route=route, code=str(response.status_code)).inc()
-        if started is not None:
-            deps.metrics.http_request_seconds.labels(route=route).observe(
-                time.perf_counter() - started
-            )
+        deps.metrics.http_request_seconds.labels(route=route).observe(elapsed)
+        key_id = getattr(g, "key_id", None)
+        _access.info(
+            "{} {} {} {:.1f} ms",
+            request.method,
+            route,
+            response.status_code,
+            elapsed * 1000,
+            method=request.method,
+            route=route,
+            status=response.status_code,
+            duration_ms=round(elapsed * 1000, 3),
+            **({"key_id": key_id} if key_id else {}),
+        )
         return response
 
     @app.errorhandler(RevaerError)

@@ -10,13 +10,21 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from loguru import logger
-from quart import request
+from quart import g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from revaer.api.models import REQUEST_ID_HEADER
+from revaer.api._auth import ApiKeyVerifier
+from revaer.api.models import API_KEY_HEADER, REQUEST_ID_HEADER
+from revaer.config import ApiKeyRecord
 from revaer.errors import BadRequest, Forbidden, InvalidParam, PayloadTooLarge
 
-__all__ = ["RequestIdMiddleware", "current_request_id", "read_json", "require_loopback"]
+__all__ = [
+    "RequestIdMiddleware",
+    "authenticate",
+    "current_request_id",
+    "read_json",
+    "require_loopback",
+]
 
 _VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _SCOPE_KEY = "revaer.request_id"
@@ -60,6 +68,13 @@ class RequestIdMiddleware:
 
         with logger.contextualize(request_id=request_id):
             await self._app(scope, receive, send_with_id)
+
+
+async def authenticate(verifier: ApiKeyVerifier) -> ApiKeyRecord:
+    """Verify the request's API key; the access log then names the key."""
+    key = await verifier.verify(request.headers.get(API_KEY_HEADER))
+    g.key_id = key.key_id
+    return key
 
 
 def current_request_id() -> str | None:

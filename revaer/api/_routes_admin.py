@@ -8,8 +8,8 @@ from quart import Blueprint, Response, request
 
 from revaer.api._deps import ApiDeps
 from revaer.api._problem import json_response
-from revaer.api._request import current_request_id, read_json, require_loopback
-from revaer.api.models import API_KEY_HEADER, SETUP_TOKEN_HEADER
+from revaer.api._request import authenticate, current_request_id, read_json, require_loopback
+from revaer.api.models import SETUP_TOKEN_HEADER
 from revaer.config import (
     DEFAULT_TOKEN_TTL,
     MAX_TOKEN_TTL,
@@ -78,7 +78,7 @@ def admin_blueprint(deps: ApiDeps) -> Blueprint:
 
     @bp.patch("/settings")
     async def patch_settings() -> Response:
-        key = await deps.verifier.verify(request.headers.get(API_KEY_HEADER))
+        key = await authenticate(deps.verifier)
         if deps.snapshots.value.mode != "active":
             raise Conflict("complete setup first")
         body = await read_json()

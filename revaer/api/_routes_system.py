@@ -86,10 +86,10 @@ def system_blueprint(deps: ApiDeps) -> Blueprint:
 
 def _counters(deps: ApiDeps) -> dict[str, float]:
     wanted = {
-        "config_update_failures_total",
-        "actor_restarts_total",
-        "config_watch_latency_ms_count",
-        "config_watch_latency_ms_sum",
+        "revaer_config_update_failures_total",
+        "revaer_actor_restarts_total",
+        "revaer_config_watch_latency_seconds_count",
+        "revaer_config_watch_latency_seconds_sum",
     }
     totals: dict[str, float] = {}
     for family in deps.metrics.registry.collect():

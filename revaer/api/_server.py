@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from loguru import logger
 from quart_trio import QuartTrio
 
 from revaer.config import ConfigSnapshot
+from revaer.errors import FatalError
 from revaer.runtime import HealthRegistry, Watched
 
 __all__ = ["Endpoint", "serve_http"]
@@ -71,15 +73,16 @@ async def serve_http(
     target = endpoint.resolve(snapshots.value)
     while True:
         stop = trio.Event()
+        try:
+            _probe(*target)
+        except OSError as exc:
+            if working is None:
+                # Nothing to fall back to, and retrying will not free the port.
+                raise _unbindable(target, exc) from None
+            refused, target = target, working
+            _report(health, f"cannot listen on {_bind(*refused)}: {exc.strerror or exc}")
+            continue
         async with trio.open_nursery() as nursery:
-            try:
-                _probe(*target)
-            except OSError as exc:
-                if working is None:
-                    raise  # nothing to fall back to: the supervisor retries with backoff
-                refused, target = target, working
-                _report(health, f"cannot listen on {_bind(*refused)}: {exc.strerror or exc}")
-                continue
             bound: list[str] = await nursery.start(
                 partial(serve, app, _config(*target, graceful_timeout), shutdown_trigger=stop.wait)
             )
@@ -101,6 +104,19 @@ async def serve_http(
             _report(health, None)
             _log.info("HTTP endpoint changed to {}; re-binding", _bind(*target))
             stop.set()
+
+
+def _unbindable(target: tuple[str, int], exc: OSError) -> FatalError:
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.EADDRINUSE:
+        fix = "stop the other program, or choose another port with --port or REVAER_HTTP_PORT"
+    elif exc.errno == errno.EADDRNOTAVAIL:
+        fix = "this host has no such address; choose another with --bind or REVAER_BIND_ADDR"
+    elif exc.errno == errno.EACCES:
+        fix = "ports below 1024 need privileges; choose a port from 1024 with --port"
+    else:
+        fix = "choose another address with --bind/--port"
+    return FatalError(f"cannot listen on {_bind(*target)}: {reason}; {fix}")
 
 
 def _probe(host: str, port: int) -> None:

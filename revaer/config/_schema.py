@@ -80,7 +80,11 @@ ENGINE_PROFILE = Section(
     (
         _readonly("id", "Singleton identifier of the document."),
         Field("implementation", f.choice("libtorrent"), "Torrent engine; only `libtorrent`."),
-        Field("listen_port", f.nullable(_PORT), "Peer listen port; null lets libtorrent pick."),
+        Field(
+            "listen_port",
+            f.nullable(_PORT),
+            "Peer listen port on all interfaces; null means 6881.",
+        ),
         Field(
             "listen_interfaces",
             f.string_list(f.listen_interface, max_items=16),

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import trio
+from loguru import logger
 
 from revaer.auth import SealedSecret, SecretBox, generate_secret, hash_secret
 from revaer.config._changeset import ApiKeyChange, SettingsChangeset, parse_changeset
@@ -34,6 +35,7 @@ SELECT r.revision,
 InTransaction = Callable[[Tx, ConfigSnapshot], Awaitable[None]]
 
 _HASH_LIMITER = trio.CapacityLimiter(2)
+_log = logger.bind(actor="config")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -141,6 +143,8 @@ class ConfigService:
                     request_id,
                     changeset.redacted(),
                 )
+        if changed:
+            _audit(after, changeset, writes, source=source, actor=actor)
         return ChangeResult(snapshot=after, issued_keys=tuple(issued), changed=changed)
 
     def _section_writes(
@@ -194,6 +198,16 @@ class ConfigService:
                 problems.append(InvalidParam(pointer=at, message="api_keys are immutable"))
                 continue
             exists = current.api_key(change.key_id) is not None
+            expires_at = change.fields.get("expires_at")
+            if expires_at is not None and expires_at <= datetime.now(UTC):
+                # A key that is dead on arrival would only hand out a useless secret.
+                problems.append(
+                    InvalidParam(
+                        pointer=at + "/expires_at",
+                        message="is in the past; to revoke a key set enabled to false",
+                    )
+                )
+                continue
             if change.op == "delete":
                 if not exists:
                     problems.append(InvalidParam(pointer=at + "/key_id", message="no such API key"))
@@ -238,6 +252,32 @@ class ConfigService:
                     sealed.ciphertext,
                     sealed.key_id,
                 )
+
+
+def _audit(
+    after: ConfigSnapshot,
+    changeset: SettingsChangeset,
+    writes: dict[str, dict[str, Any]],
+    *,
+    source: str,
+    actor: str | None,
+) -> None:
+    """One INFO line per committed change: who, what (names only, never values), revision."""
+    what = [f"{section}.{name}" for section, values in writes.items() for name in values]
+    what += [f"api_keys.{k.key_id}:{k.op}" for k in changeset.api_keys]
+    what += [f"secrets.{s.name}:{s.op}" for s in changeset.secrets]
+    who = f"api key {actor}" if actor else source
+    _log.info(
+        "settings changed by {} to revision {}: {}",
+        who,
+        after.revision,
+        ", ".join(what) or "mode",
+        audit=True,
+        who=who,
+        source=source,
+        revision=int(after.revision),
+        changed=what,
+    )
 
 
 def _require(row: Any) -> Any:

@@ -99,6 +99,11 @@ class SetupService:
                 verify_secret, row["token_hash"], token, limiter=_LIMITER
             )
             if not ok:
+                if await _was_superseded(tx, token):
+                    raise Unauthorized(
+                        "this setup token was superseded by a newer `revaer setup start`; "
+                        "use the token it printed"
+                    )
                 raise Unauthorized("invalid setup token")
             if not row["live"]:
                 raise Unauthorized("the setup token has expired; run `revaer setup start`")
@@ -113,6 +118,23 @@ class SetupService:
             changeset, source="setup", request_id=request_id, activate=True, in_transaction=redeem
         )
         return SetupResult(change=change, api_key=_first_key(changeset, change))
+
+
+# How many superseded tokens a failed redemption is compared with (argon2: ~50 ms each).
+_SUPERSEDED_CHECKED = 3
+
+
+async def _was_superseded(tx: Tx, token: str) -> bool:
+    """Whether ``token`` is one of the last few superseded ones (to say so instead of "invalid")."""
+    rows = await tx.fetch(
+        "SELECT token_hash FROM setup_tokens WHERE outcome = 'superseded' "
+        "ORDER BY id DESC LIMIT $1",
+        _SUPERSEDED_CHECKED,
+    )
+    for row in rows:
+        if await trio.to_thread.run_sync(verify_secret, row["token_hash"], token, limiter=_LIMITER):
+            return True
+    return False
 
 
 def _with_first_key(changeset: SettingsChangeset) -> SettingsChangeset:

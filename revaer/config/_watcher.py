@@ -106,9 +106,9 @@ class ConfigWatcher:
             self._metrics.config_revision.set(int(snapshot.revision))
             _log.info("configuration revision {} in effect", snapshot.revision)
         if received_at is not None:
-            latency = (time.monotonic() - received_at) * 1000.0
-            self._last_latency_ms = latency
-            self._metrics.config_watch_latency_ms.observe(latency)
+            latency = time.monotonic() - received_at
+            self._last_latency_ms = latency * 1000.0
+            self._metrics.config_watch_latency_seconds.observe(latency)
         if self._listening:
             self._health.ok(self._name, mode="listen", **self._details())
 

@@ -2,6 +2,7 @@
 
 from revaer.db._bridge import open_asyncio_loop
 from revaer.db._database import Connection, Database, Notification, Row, Tx
+from revaer.db._describe import describe_dsn
 from revaer.db._embedded import EmbeddedPostgres
 from revaer.db._errors import DatabaseUnavailable, QueryError
 from revaer.db._migrate import Migration, load_migrations, migrate
@@ -16,6 +17,7 @@ __all__ = [
     "QueryError",
     "Row",
     "Tx",
+    "describe_dsn",
     "load_migrations",
     "migrate",
     "open_asyncio_loop",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, ParamSpec, TypeVar
@@ -30,6 +31,10 @@ _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.CrashShutdownError,
 )
 
+
+# While PostgreSQL is away the pool warns, with a traceback, each time it fails to refill its
+# minimum size (about once a second); the database monitor reports the outage once instead.
+logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)
 
 # SQLSTATE classes: 53 insufficient resources (disk full, out of memory), 57 operator
 # intervention (shutdown, cancelled), 58 system error (I/O error, file missing), XX internal.

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,10 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start (or re-attach to) the server; returns its connection URI."""
+        # pgserver keeps its lock under the user's runtime dir; without XDG_RUNTIME_DIR (root,
+        # systemd services) platformdirs warns on import and falls back to /tmp/runtime-<uid>,
+        # which works: the warning is nothing an operator can act on.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
         from pgserver import get_server  # type: ignore[attr-defined]  # noqa: PLC0415 -- heavy, embedded mode only
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)

@@ -148,7 +148,9 @@ class ChildRunner:
         """Decide on a crash: sleep the backoff and return True when the child goes again."""
         spec, reason = self.spec, describe(error)
         if isinstance(error, FatalError):
-            self._log.opt(exception=error).error("fatal, escalating: {error}", error=reason)
+            # Whoever runs the root reports a fatal error as its one line; the trace is
+            # for debugging only.
+            self._log.opt(exception=error).debug("fatal, escalating: {error}", error=reason)
             self._fail(reason)
             self._ctx.escalate(error)
             return False

@@ -1,6 +1,6 @@
 """Metrics and logging set-up."""
 
-from revaer.telemetry._logging import configure_logging
+from revaer.telemetry._logging import LEVELS, configure_logging, json_line
 from revaer.telemetry._metrics import Metrics
 
-__all__ = ["Metrics", "configure_logging"]
+__all__ = ["LEVELS", "Metrics", "configure_logging", "json_line"]

@@ -1,10 +1,29 @@
-"""Prometheus metrics, one ``CollectorRegistry`` per app instance (never the global one)."""
+"""Prometheus metrics, one ``CollectorRegistry`` per app instance (never the global one).
+
+Names follow the Prometheus conventions: a ``revaer_`` prefix, base units in the name
+(``_seconds``, ``_bytes``), ``_total`` on counters. ``docs/operations.md`` lists every name
+and a test keeps the two equal.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
 
 __all__ = ["Metrics"]
+
+# ``*_created`` series double every counter and histogram and no dashboard reads them. The
+# switch is process-wide in prometheus_client; Revaer exports only from its own registries.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+_NS = "revaer"
 
 
 class Metrics:
@@ -13,57 +32,91 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        # revaer_process_*: resident memory, CPU seconds, open fds, start time.
+        ProcessCollector(namespace=_NS, registry=r)
         self.http_requests_total = Counter(
             "http_requests_total",
             "HTTP requests by route and status",
             ["route", "code"],
+            namespace=_NS,
             registry=r,
         )
         self.http_request_seconds = Histogram(
             "http_request_duration_seconds",
-            "HTTP request latency",
+            "HTTP request handling time",
             ["route"],
+            namespace=_NS,
             registry=r,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
-        self.config_watch_latency_ms = Histogram(
-            "config_watch_latency_ms",
-            "Time from a settings NOTIFY to the new snapshot being published (ms)",
+        self.config_watch_latency_seconds = Histogram(
+            "config_watch_latency_seconds",
+            "Time from a settings NOTIFY to the new snapshot being published",
+            namespace=_NS,
             registry=r,
-            buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2000, 5000),
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
         )
         self.config_update_failures_total = Counter(
             "config_update_failures_total",
             "Failures while watching or reloading configuration",
+            namespace=_NS,
             registry=r,
         )
         self.config_revision = Gauge(
-            "config_revision", "Configuration revision currently in effect", registry=r
+            "config_revision",
+            "Configuration revision currently in effect",
+            namespace=_NS,
+            registry=r,
         )
         self.events_emitted_total = Counter(
-            "events_emitted_total", "Events published on the bus", ["type"], registry=r
+            "events_emitted_total",
+            "Events published on the bus, by kind",
+            ["kind"],
+            namespace=_NS,
+            registry=r,
         )
-        self.sse_subscribers = Gauge("sse_subscribers", "Event bus subscribers", registry=r)
+        self.sse_subscribers = Gauge(
+            "sse_subscribers",
+            "Event stream subscribers (internal consumers are fed directly, not counted)",
+            namespace=_NS,
+            registry=r,
+        )
         self.event_queue_depth = Gauge(
-            "event_queue_depth", "Deepest subscriber queue at the last publish", registry=r
+            "event_queue_depth",
+            "Events waiting in the fullest subscriber queue, at the last publish",
+            namespace=_NS,
+            registry=r,
         )
         self.active_torrents = Gauge(
             "active_torrents",
             "Torrents checking, fetching metadata, downloading or seeding",
+            namespace=_NS,
             registry=r,
         )
-        self.engine_bytes_in = Counter(
-            "engine_bytes_in", "Payload bytes downloaded by the engine", registry=r
-        )
-        self.engine_bytes_out = Counter(
-            "engine_bytes_out", "Payload bytes uploaded by the engine", registry=r
+        self.engine_payload_bytes_total = Counter(
+            "engine_payload_bytes_total",
+            "Payload bytes moved by the engine, by direction (download, upload)",
+            ["direction"],
+            namespace=_NS,
+            registry=r,
         )
         self.guardrail_violations_total = Counter(
-            "guardrail_violations_total", "Guard-rail violations by kind", ["kind"], registry=r
+            "guardrail_violations_total",
+            "Guard-rail violations by kind",
+            ["kind"],
+            namespace=_NS,
+            registry=r,
         )
         self.actor_restarts_total = Counter(
-            "actor_restarts_total", "Supervised actor restarts", ["actor"], registry=r
+            "actor_restarts_total",
+            "Supervised actor restarts",
+            ["actor"],
+            namespace=_NS,
+            registry=r,
         )
+        # Both directions exist from the start, so a dashboard's rate() has a series at 0.
+        self.downloaded_bytes = self.engine_payload_bytes_total.labels(direction="download")
+        self.uploaded_bytes = self.engine_payload_bytes_total.labels(direction="upload")
 
     def render(self) -> bytes:
         """The text exposition format for ``GET /metrics``."""

@@ -48,6 +48,7 @@ from revaer.torrent._records import (
 )
 from revaer.torrent._resume import ResumeStoreUnavailable
 from revaer.torrent._selection import Selection, compute_priorities, with_priorities
+from revaer.torrent._settings import configured_peer_ports
 from revaer.torrent._state import TorrentEntry
 from revaer.torrent._text import clean_name
 
@@ -437,6 +438,29 @@ class AlertHandler:
     def _listen(self, record: ListenResult) -> None:
         if record.ok:
             self._core.state.listen_port = record.port
-            _log.info("peers reach us on {}:{}", record.address, record.port)
+            wanted = configured_peer_ports(self._core.profile())
+            if record.port in wanted or 0 in wanted:
+                _log.info(
+                    "peers reach us on {}:{} ({})", record.address, record.port, record.transport
+                )
+            else:
+                # libtorrent falls back to a port the OS picks when the configured one is
+                # taken: peers behind a port forward for the configured port will not reach us.
+                _log.warning(
+                    "peer port {} was busy on {}; listening on {} ({}) instead: free it, or set "
+                    "engine_profile.listen_port to a free port and forward that one",
+                    "/".join(str(p) for p in sorted(wanted)),
+                    record.address,
+                    record.port,
+                    record.transport,
+                    address=record.address,
+                    port=record.port,
+                )
         else:
-            _log.error("cannot listen on {}:{}: {}", record.address, record.port, record.message)
+            _log.error(
+                "cannot listen on {}:{} ({}): {}",
+                record.address,
+                record.port,
+                record.transport,
+                record.message,
+            )

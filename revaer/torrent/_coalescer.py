@@ -79,6 +79,6 @@ class ProgressCoalescer:
         now_in, now_out = status.all_time_download, status.all_time_upload
         # A restored torrent starts from its stored totals: count only what moved since.
         if torrent_id in self._transferred:
-            self._metrics.engine_bytes_in.inc(max(now_in - before_in, 0))
-            self._metrics.engine_bytes_out.inc(max(now_out - before_out, 0))
+            self._metrics.downloaded_bytes.inc(max(now_in - before_in, 0))
+            self._metrics.uploaded_bytes.inc(max(now_out - before_out, 0))
         self._transferred[torrent_id] = (now_in, now_out)

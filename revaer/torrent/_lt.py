@@ -548,10 +548,20 @@ def _convert(a: lt.alert) -> AlertRecord | None:  # noqa: PLR0911 -- one branch 
         ref = LtTorrent(a.handle)
         return _convert_torrent_alert(a, ref)
     if isinstance(a, lt.listen_succeeded_alert):
-        return ListenResult(address=str(a.address), port=int(a.port), ok=True, message="")
+        return ListenResult(
+            address=str(a.address),
+            port=int(a.port),
+            ok=True,
+            message="",
+            transport=str(a.socket_type),
+        )
     if isinstance(a, lt.listen_failed_alert):
         return ListenResult(
-            address=str(a.address), port=int(a.port), ok=False, message=str(a.error.message())
+            address=str(a.address),
+            port=int(a.port),
+            ok=False,
+            message=str(a.error.message()),
+            transport=str(a.socket_type),
         )
     return None
 

@@ -216,6 +216,7 @@ class ListenResult:
     port: int
     ok: bool
     message: str
+    transport: str = "tcp"  # libtorrent's socket type name: tcp, utp, udp, tcp_ssl, ...
 
 
 AlertRecord = (

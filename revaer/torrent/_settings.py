@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["GUARDRAIL_MAX_BPS", "guardrails", "session_settings"]
+__all__ = ["GUARDRAIL_MAX_BPS", "configured_peer_ports", "guardrails", "session_settings"]
 
 #: Caps above 5 Gbit/s are almost certainly a unit mistake (bits vs bytes).
 GUARDRAIL_MAX_BPS = 5_000_000_000 // 8
@@ -19,8 +19,17 @@ def _listen_interfaces(profile: Mapping[str, Any]) -> str:
     explicit = profile.get("listen_interfaces") or []
     if explicit:
         return ",".join(explicit)
-    port = profile.get("listen_port") or _DEFAULT_PORT
+    port = profile.get("listen_port")
+    if port is None:
+        port = _DEFAULT_PORT
     return f"0.0.0.0:{port},[::]:{port}"
+
+
+def configured_peer_ports(profile: Mapping[str, Any]) -> frozenset[int]:
+    """The peer ports the profile asks for; 0 among them means "any port is fine"."""
+    return frozenset(
+        int(entry.rsplit(":", 1)[1]) for entry in _listen_interfaces(profile).split(",")
+    )
 
 
 def session_settings(profile: Mapping[str, Any]) -> dict[str, Any]:

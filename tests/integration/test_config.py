@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import trio
@@ -14,6 +14,9 @@ from revaer.db import Database
 from revaer.errors import Conflict, ValidationFailed
 from revaer.runtime import HealthRegistry, HealthState, Watched
 from revaer.telemetry import Metrics
+
+if TYPE_CHECKING:
+    from loguru import Record
 
 pytestmark = pytest.mark.integration
 
@@ -225,7 +228,9 @@ async def test_a_change_by_another_connection_reaches_subscribers_quickly(
             )
             elapsed = time.monotonic() - started
         assert elapsed < 0.5, elapsed
-        assert next(iter(metrics.config_watch_latency_ms.collect())).samples  # latency recorded
+        assert next(
+            iter(metrics.config_watch_latency_seconds.collect())
+        ).samples  # latency recorded
         nursery.cancel_scope.cancel()
 
 
@@ -283,9 +288,64 @@ async def test_no_op_key_upserts_change_nothing_and_expired_keys_do_not_count(
     )
     assert not same.changed and same.snapshot.revision == first.snapshot.revision
     await db.execute("UPDATE app_profile SET mode = 'active'")
+    # A key whose expiry has passed since it was set does not keep the instance reachable.
+    await service.apply(
+        {"api_keys": [{"op": "upsert", "key_id": "old", "expires_at": "2999-01-01T00:00:00Z"}]},
+        source="test",
+    )
+    await db.execute(
+        "UPDATE api_keys SET expires_at = now() - interval '1 day' WHERE key_id = 'old'"
+    )
+    with pytest.raises(ValidationFailed) as info:
+        await service.apply({"api_keys": [{"op": "delete", "key_id": "ops"}]}, source="test")
+    assert pointers(info) == {"/api_keys": "would leave no enabled, unexpired API key"}
+
+
+async def test_a_key_that_expires_in_the_past_is_refused_at_its_pointer(
+    service: ConfigService, db: Database
+) -> None:
+    before = await service.load()
     with pytest.raises(ValidationFailed) as info:
         await service.apply(
-            {"api_keys": [{"op": "upsert", "key_id": "ops", "expires_at": "2001-01-01T00:00:00Z"}]},
+            {
+                "api_keys": [
+                    {"op": "upsert", "key_id": "fine", "label": "fine"},
+                    {"op": "upsert", "key_id": "ci", "expires_at": "2001-01-01T00:00:00Z"},
+                ]
+            },
             source="test",
         )
-    assert pointers(info) == {"/api_keys": "would leave no enabled, unexpired API key"}
+    assert pointers(info) == {
+        "/api_keys/1/expires_at": "is in the past; to revoke a key set enabled to false"
+    }
+    after = await service.load()
+    assert after.revision == before.revision and after.api_keys == before.api_keys
+
+
+async def test_every_committed_change_writes_one_audit_line(
+    service: ConfigService, log_records: list[Record]
+) -> None:
+    await service.apply(
+        {
+            "engine_profile": {"max_upload_bps": 1000, "dht": False},
+            "api_keys": [{"op": "upsert", "key_id": "ci"}],
+            "secrets": [{"op": "set", "name": "tracker.token", "value": "s3cr3t-value"}],
+        },
+        source="api",
+        actor="admin",
+    )
+    await service.apply({"engine_profile": {"max_upload_bps": 1000}}, source="api", actor="x")
+    with pytest.raises(ValidationFailed):
+        await service.apply({"engine_profile": {"max_upload_bps": -1}}, source="api")
+
+    audit = [r for r in log_records if r["extra"].get("audit")]
+    (line,) = audit  # the no-op and the refused change are not audited
+    assert line["extra"]["who"] == "api key admin"
+    assert line["extra"]["changed"] == [
+        "engine_profile.max_upload_bps",
+        "engine_profile.dht",
+        "api_keys.ci:upsert",
+        "secrets.tracker.token:set",
+    ]
+    assert line["extra"]["revision"] == int((await service.load()).revision)
+    assert "s3cr3t-value" not in line["message"]

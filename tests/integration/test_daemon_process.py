@@ -6,100 +6,19 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+import trio
 
+from revaer.db import Database, open_asyncio_loop
 from tests.conftest import ROOT
+from tests.integration.processes import BIN, Proc, base_env, cli, free_port
 
 pytestmark = pytest.mark.integration
-
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def base_env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("REVAER_") and k != "DATABASE_URL"
-    }
-    env.update(extra)
-    return env
-
-
-class Proc:
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.log = log
-        self._out = log.open("wb")
-        self.popen = subprocess.Popen(
-            args, env=env, stdout=self._out, stderr=subprocess.STDOUT, cwd=ROOT
-        )
-
-    def wait_healthy(self, url: str, timeout: float = 60) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.popen.poll() is not None:
-                raise AssertionError(f"daemon exited {self.popen.returncode}:\n{self.output()}")
-            try:
-                response = httpx.get(url + "/health", timeout=1)
-            except httpx.HTTPError:
-                time.sleep(0.1)
-                continue
-            body: dict[str, Any] = response.json()
-            return body
-        raise AssertionError(f"daemon not healthy in {timeout}s:\n{self.output()}")
-
-    def output(self) -> str:
-        if not self._out.closed:
-            self._out.flush()
-        return self.log.read_text(errors="replace")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
-        self.popen.send_signal(sig)
-        return self.popen.wait(timeout)
-
-    def close(self) -> None:
-        self._out.close()
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Proc]]:
-    running: list[Proc] = []
-    yield running
-    for proc in running:
-        if proc.popen.poll() is None:
-            proc.popen.kill()
-            proc.popen.wait()
-        proc.close()
-
-
-def cli(
-    url: str, *args: str, api_key: str | None = None, input_env: dict[str, str] | None = None
-) -> tuple[int, str, str]:
-    env = base_env(REVAER_API_URL=url, **(input_env or {}))
-    if api_key:
-        env["REVAER_API_KEY"] = api_key
-    done = subprocess.run(
-        [str(BIN / "revaer"), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    return done.returncode, done.stdout, done.stderr
 
 
 def test_scripts_serve_starts_the_daemon_and_sigterm_stops_it(
@@ -139,6 +58,7 @@ def test_cli_setup_and_settings_against_the_daemon_survive_kill_9(
     first = Proc(args, base_env(), tmp_path / "first.log")
     procs.append(first)
     first.wait_healthy(url, timeout=120)
+    _keep_the_engine_on_loopback(data / "pg")
 
     code, out, err = cli(url, "--format", "json", "setup", "start", "--issued-by", "pytest")
     assert code == 0, err
@@ -155,14 +75,21 @@ def test_cli_setup_and_settings_against_the_daemon_survive_kill_9(
     api_key = completed["api_key"]
     assert completed["app_profile"]["mode"] == "active"
 
+    # The README's first-run changeset leaves the instance healthy: both caps set.
     patch = tmp_path / "patch.json"
-    patch.write_text(json.dumps({"engine_profile": {"max_upload_bps": 2048, "dht": False}}))
+    patch.write_text(
+        json.dumps({"engine_profile": {"max_download_bps": 10485760, "max_upload_bps": 2048}})
+    )
     code, out, err = cli(
         url, "--format", "json", "settings", "patch", "--file", str(patch), api_key=api_key
     )
     assert code == 0, err
     revision = json.loads(out)["revision"]
     assert revision > completed["revision"]
+    deadline = time.monotonic() + 10
+    while (full := httpx.get(url + "/health/full", timeout=5).json())["degraded"]:
+        assert time.monotonic() < deadline, full
+        time.sleep(0.1)
 
     # validation problems exit 2 and change nothing
     patch.write_text(json.dumps({"engine_profile": {"max_upload_bps": -1}}))
@@ -188,6 +115,24 @@ def test_cli_setup_and_settings_against_the_daemon_survive_kill_9(
     assert snapshot["engine_profile"]["max_upload_bps"] == 2048
     assert snapshot["secrets"] == ["libtorrent.passphrase"]
     assert restarted.stop() == 0
+
+
+def _keep_the_engine_on_loopback(pgdata: Path) -> None:
+    """Before setup starts the engine: no DHT or LSD, peers on 127.0.0.1 only (tests never
+    reach the internet; the CLI's setup flow does not set these)."""
+    socket_dir = (pgdata / "postmaster.pid").read_text().splitlines()[4]
+
+    async def update() -> None:
+        async with (
+            open_asyncio_loop(),
+            Database.open(f"postgresql://postgres:@/postgres?host={socket_dir}") as db,
+        ):
+            await db.execute(
+                "UPDATE engine_profile SET dht = false, lsd = false, listen_interfaces = $1",
+                ["127.0.0.1:0"],
+            )
+
+    trio.run(update)
 
 
 def test_bad_flags_exit_2(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 import trio
 
 from revaer.db import Database
+from tests.conftest import ROOT
 from tests.integration.daemon_harness import RunningDaemon, daemon_settings, running_daemon
 
 pytestmark = pytest.mark.integration
@@ -95,7 +97,8 @@ async def test_setup_token_rules(live: RunningDaemon) -> None:
     assert_problem(await complete(client, "nope"), 401)
     first = await start_token(client)
     second = await start_token(client)  # supersedes the first: one active at most
-    assert_problem(await complete(client, first), 401)
+    superseded = assert_problem(await complete(client, first), 401)
+    assert "superseded by a newer `revaer setup start`" in superseded["detail"]
     missing = await client.post("/admin/setup/complete", json=SETUP_BODY)
     body = assert_problem(missing, 401)
     assert body["invalid_params"][0]["pointer"] == "/headers/x-revaer-setup-token"
@@ -220,5 +223,30 @@ async def test_request_ids_health_and_metrics(live: RunningDaemon) -> None:
     assert set(full["components"]) >= {"database", "config_watcher", "http"}
     assert full["degraded"] == []
     metrics = (await client.get("/metrics")).text
-    assert 'http_requests_total{code="200",route="/health"}' in metrics
-    assert "config_watch_latency_ms_bucket" in metrics
+    assert 'revaer_http_requests_total{code="200",route="/health"}' in metrics
+    assert "revaer_config_watch_latency_seconds_bucket" in metrics
+
+
+def _documented_metrics() -> dict[str, str]:
+    """``name → type`` from the table in docs/operations.md "Metrics"."""
+    text = (ROOT / "docs" / "operations.md").read_text()
+    section = text.split("\n## Metrics\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([a-z_]+)` \| (\w+) \|", section, flags=re.MULTILINE)
+    return dict(rows)
+
+
+async def test_metrics_are_the_documented_ones_and_follow_the_conventions(
+    live: RunningDaemon,
+) -> None:
+    await live.client.get("/health")
+    text = (await live.client.get("/metrics")).text
+    served = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, flags=re.MULTILINE))
+
+    assert served == _documented_metrics()
+    assert all(name.startswith("revaer_") for name in served)
+    assert all(name.endswith("_total") for name, kind in served.items() if kind == "counter")
+    assert "_created" not in text
+    # The catalog is fed directly: with no event stream open, nobody subscribes to the bus.
+    assert re.search(r"^revaer_sse_subscribers 0\.0$", text, flags=re.MULTILINE)
+    # Both directions exist before any byte moved, so rate() has a series.
+    assert 'revaer_engine_payload_bytes_total{direction="download"} 0.0' in text

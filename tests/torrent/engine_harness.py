@@ -19,10 +19,12 @@ from revaer.runtime import HealthRegistry, Watched
 from revaer.torrent import Engine, EngineTuning
 from revaer.types import Revision
 
-# Loopback only: TCP, no discovery, a fast tick so peers are dialled promptly.
+# Loopback only: TCP, no discovery, a fast tick so peers are dialled promptly. Without
+# bootstrap nodes a test that turns DHT on never looks up the public DHT routers.
 TEST_SETTINGS = {
     "allow_multiple_connections_per_ip": True,
     "tick_interval": 100,
+    "dht_bootstrap_nodes": "",
 }
 
 

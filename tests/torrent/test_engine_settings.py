@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import trio
 
 from revaer.runtime import ComponentHealth, HealthState
-from tests.torrent.engine_harness import RunningEngine, change_profile, running_engine
+from tests.torrent.engine_harness import RunningEngine, change_profile, running_engine, wait_until
+
+if TYPE_CHECKING:
+    from loguru import Record
 
 pytestmark = pytest.mark.integration
 MIB = 1 << 20
@@ -40,3 +45,24 @@ async def _guardrails(run: RunningEngine, state: HealthState) -> ComponentHealth
         while (guard := run.health.get("engine_guardrails")) is None or guard.state is not state:
             await trio.sleep(0.01)
     return guard
+
+
+async def test_a_busy_peer_port_is_replaced_and_the_operator_warned(
+    tmp_path: Path, log_records: list[Record]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        async with running_engine(tmp_path / "e", listen_interfaces=[f"127.0.0.1:{port}"]) as run:
+            await wait_until(lambda: run.engine.state.listen_port is not None, what="a listen port")
+            used = run.engine.state.listen_port
+            warnings = [r for r in log_records if r["message"].startswith("peer port ")]
+    assert used != port
+    # libtorrent tries the next ports (max_retry_port_bind); one line per socket it opened.
+    (warning,) = [w for w in warnings if "(tcp)" in w["message"]]
+    assert warning["level"].name == "WARNING"
+    assert warning["message"] == (
+        f"peer port {port} was busy on 127.0.0.1; listening on {used} (tcp) instead: free it, "
+        "or set engine_profile.listen_port to a free port and forward that one"
+    )
