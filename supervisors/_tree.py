@@ -244,7 +244,15 @@ def build_tree(
         ChildSpec(name="engine", start=engine.run_when_active, shutdown_timeout=30),
         ChildSpec(
             name="http",
-            start=partial(serve_http, app, snapshots, endpoint, health=health, on_bound=bound),
+            start=partial(
+                serve_http,
+                app,
+                snapshots,
+                endpoint,
+                health=health,
+                on_bound=bound,
+                first_bind=lambda: not daemon.urls,
+            ),
         ),
     ]
     tree = Supervisor(

@@ -94,3 +94,19 @@ def test_debug_lets_library_details_through() -> None:
         logger.remove()
         logging.getLogger().handlers = []
         logging.captureWarnings(False)
+
+
+def test_an_extra_json_cannot_hold_still_gives_one_json_line(out: io.StringIO) -> None:
+    logger.info("odd", mapping={(1, 2): "tuple key"})
+
+    (line,) = lines(out)
+    assert line["msg"] == "odd" and "tuple key" in line["mapping"]
+
+
+def test_a_bad_library_log_call_does_not_raise_in_the_library(out: io.StringIO) -> None:
+    logging.raiseExceptions = False  # what logging does in production: report, don't raise
+    try:
+        logging.getLogger("asyncpg").warning("%d connections", "not a number")
+    finally:
+        logging.raiseExceptions = True
+    assert lines(out) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,8 +46,10 @@ def _config(host: str, port: int, graceful_timeout: float) -> Config:
     config = Config()
     config.bind = [_bind(host, port)]
     config.graceful_timeout = graceful_timeout
+    # Our own access log line is written by the app (route pattern, key id); hypercorn's
+    # errors go through the standard logging module into the one JSON stream.
     config.accesslog = None
-    config.errorlog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
     config.keep_alive_timeout = 75
     return config
 
@@ -58,6 +61,7 @@ async def serve_http(
     *,
     health: HealthRegistry | None = None,
     on_bound: Callable[[list[str]], None] | None = None,
+    first_bind: Callable[[], bool] = lambda: True,
     graceful_timeout: float = 5.0,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -66,6 +70,10 @@ async def serve_http(
     When the effective bind address or port changes in the configuration, the server drains
     and binds at the new address. If that address cannot be bound, it goes back to the one that
     worked and reports ``http`` degraded until the configuration names another address.
+
+    When the very first bind of the daemon (``first_bind()``) fails, that is a ``FatalError``
+    saying what to do: retrying would not free the port. A later start (a restart after a
+    crash) raises the ``OSError``, so the supervisor retries with backoff.
     """
     working: tuple[str, int] | None = None
     refused: tuple[str, int] | None = None
@@ -77,8 +85,10 @@ async def serve_http(
             _probe(*target)
         except OSError as exc:
             if working is None:
-                # Nothing to fall back to, and retrying will not free the port.
-                raise _unbindable(target, exc) from None
+                if first_bind():
+                    raise _unbindable(target, exc) from None
+                raise  # a restart: the port may still be held for a moment
+
             refused, target = target, working
             _report(health, f"cannot listen on {_bind(*refused)}: {exc.strerror or exc}")
             continue

@@ -32,6 +32,10 @@ from revaer.cli._wire import decode_problem
 
 __all__ = ["ApiClient", "Transport", "post_quietly"]
 
+_START_HINT = (
+    "is the daemon running? Start it (scripts/serve in a checkout, else revaer-app), "
+    "or point --api-url (REVAER_API_URL) at it"
+)
 _JSON_CONTENT_TYPES = frozenset({PROBLEM_CONTENT_TYPE, "application/json"})
 _MASKERS: Mapping[str, Callable[[str], str]] = {
     API_KEY_HEADER: mask_api_key,
@@ -133,13 +137,15 @@ class ApiClient:
         started = time.monotonic()
         try:
             response = self._client.send(request)
+        except httpx.ConnectTimeout as exc:
+            raise RequestFailedError(
+                f"{where}: no connection within {self._timeout:g}s; {_START_HINT}", sent=False
+            ) from exc
         except httpx.TimeoutException as exc:
             raise RequestFailedError(f"{where}: no answer within {self._timeout:g}s") from exc
         except httpx.ConnectError as exc:
             raise RequestFailedError(
-                f"{where}: cannot connect ({_reason(exc)}); is the daemon running? Start it "
-                "with scripts/serve, or point --api-url (REVAER_API_URL) at it",
-                sent=False,
+                f"{where}: cannot connect ({_reason(exc)}); {_START_HINT}", sent=False
             ) from exc
         except httpx.RequestError as exc:
             raise RequestFailedError(f"{where}: request failed ({_reason(exc)})") from exc

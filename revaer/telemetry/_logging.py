@@ -31,6 +31,7 @@ _HUMAN = (
 )
 # Extras every line has; they are the fixed keys, not repeated as extra fields.
 _FIXED = {"actor", "request_id"}
+_KEYS = {"ts", "level", "msg", "actor", "request_id", "exc"}
 _NO_REQUEST = "-"
 
 
@@ -57,7 +58,13 @@ def json_line(record: Any) -> str:
         doc["exc"] = "".join(
             traceback.format_exception(exception.type, exception.value, exception.traceback)
         ).rstrip()
-    return json.dumps(doc, default=str, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return json.dumps(doc, default=str, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError):
+        # An extra JSON cannot hold (non-string keys, a cycle): the line must still be one
+        # JSON object, so the extras go as their repr.
+        safe = {k: v if k in _KEYS else repr(v) for k, v in doc.items()}
+        return json.dumps(safe, default=str, ensure_ascii=False, separators=(",", ":"))
 
 
 class _JsonSink:
@@ -76,12 +83,15 @@ class _ToLoguru(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            level: str | int = logger.level(record.levelname).name
-        except ValueError:
-            level = record.levelno
-        logger.bind(actor=record.name).opt(exception=record.exc_info).log(
-            level, record.getMessage().rstrip()
-        )
+            try:
+                level: str | int = logger.level(record.levelname).name
+            except ValueError:
+                level = record.levelno
+            logger.bind(actor=record.name).opt(exception=record.exc_info).log(
+                level, record.getMessage().rstrip()
+            )
+        except Exception:  # noqa: BLE001 -- a library's bad log call must not raise in it
+            self.handleError(record)
 
 
 def configure_logging(

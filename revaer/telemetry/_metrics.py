@@ -71,7 +71,7 @@ class Metrics:
         self.events_emitted_total = Counter(
             "events_emitted_total",
             "Events published on the bus, by kind",
-            ["kind"],
+            ["type"],
             namespace=_NS,
             registry=r,
         )

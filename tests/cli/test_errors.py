@@ -155,7 +155,7 @@ def test_connection_refused_hints_how_to_start_the_daemon_and_shows_no_request_i
     assert result.exit_code == 3
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"Error: GET {API_URL}{SNAPSHOT_PATH}: cannot connect")
-    assert "is the daemon running? Start it with scripts/serve" in line
+    assert "is the daemon running? Start it (scripts/serve in a checkout, else revaer-app)" in line
     assert "REVAER_API_URL" in line
 
 
@@ -196,12 +196,22 @@ def test_stale_revision_conflict_exits_3_although_it_points_at_the_field(api: Fa
 
 
 def test_timeout_message_names_the_timeout(api: FakeApi) -> None:
-    api.fail("GET", SNAPSHOT_PATH, httpx.ConnectTimeout("timed out"))
+    api.fail("GET", SNAPSHOT_PATH, httpx.ReadTimeout("timed out"))
 
     result = run(api, "--timeout", "2.5", "config", "get")
 
     assert result.exit_code == 3
     assert "no answer within 2.5s" in result.stderr
+
+
+def test_a_connect_timeout_is_a_daemon_not_reached(api: FakeApi) -> None:
+    api.fail("GET", SNAPSHOT_PATH, httpx.ConnectTimeout("timed out"))
+
+    result = run(api, "--timeout", "2.5", "config", "get")
+
+    assert result.exit_code == 3
+    (line,) = result.stderr.splitlines()  # nothing was sent: no request id
+    assert "no connection within 2.5s; is the daemon running?" in line
 
 
 def test_unparseable_success_body_exits_3(api: FakeApi) -> None:

@@ -10,10 +10,15 @@ from typing import Any
 import httpx
 import pytest
 import trio
+from quart_trio import QuartTrio
 
+from revaer.api.server import Endpoint, serve_http
 from revaer.db import Database
+from revaer.errors import FatalError
+from revaer.runtime import Watched
 from tests.integration.daemon_harness import daemon_settings, running_daemon
 from tests.integration.test_http_setup import SETUP_BODY, complete, start_token
+from tests.torrent.engine_harness import snapshot
 
 pytestmark = pytest.mark.integration
 
@@ -98,3 +103,19 @@ async def _health(client: httpx.AsyncClient) -> dict[str, Any]:
             await trio.sleep(0.05)
         else:
             return body
+
+
+async def test_a_busy_port_is_fatal_at_the_first_bind_and_retried_on_a_restart(
+    tmp_path: Path,
+) -> None:
+    snapshots = Watched(snapshot(tmp_path))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        endpoint = Endpoint(host="127.0.0.1", port=taken.getsockname()[1])
+        with pytest.raises(FatalError, match="Address already in use; stop the other program"):
+            await serve_http(QuartTrio("t"), snapshots, endpoint)
+        # Once the daemon has been up, a crashed server that restarts gets the plain OSError,
+        # so the supervisor's backoff applies instead of ending the daemon.
+        with pytest.raises(OSError, match="Address already in use"):
+            await serve_http(QuartTrio("t"), snapshots, endpoint, first_bind=lambda: False)

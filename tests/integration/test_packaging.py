@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,15 @@ _NOT_SOURCE = shutil.ignore_patterns(
 )
 
 
+# pip must not look anything up: no index, no version check, no user or site configuration.
+_OFFLINE_PIP = {
+    **{k: v for k, v in os.environ.items() if not k.startswith("PIP_")},
+    "PIP_NO_INDEX": "1",
+    "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    "PIP_CONFIG_FILE": os.devnull,
+}
+
+
 def test_pyproject_lists_every_package() -> None:
     listed = set(
         tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
@@ -50,8 +60,8 @@ def _build_wheel(tmp_path: Path) -> Path:
     shutil.copytree(ROOT, source, ignore=_NOT_SOURCE)
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "--wheel-dir", str(tmp_path / "dist"), str(source)],
-        check=True, capture_output=True, timeout=300,
+         "--no-index", "--wheel-dir", str(tmp_path / "dist"), str(source)],
+        check=True, capture_output=True, timeout=300, env=_OFFLINE_PIP,
     )  # fmt: skip
     (wheel,) = (tmp_path / "dist").glob("revaer-*.whl")
     return wheel
@@ -71,7 +81,7 @@ def _venv_with(wheel: Path, tmp_path: Path) -> Path:
     subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps",
          "--no-index", str(wheel)],
-        check=True, capture_output=True, timeout=300,
+        check=True, capture_output=True, timeout=300, env=_OFFLINE_PIP,
     )  # fmt: skip
     return venv
 
