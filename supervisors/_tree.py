@@ -27,6 +27,9 @@ from revaer.db import (
 from revaer.errors import FatalError
 from revaer.events import (
     EventBus,
+    EventJournal,
+    JournalPolicy,
+    Publisher,
     TorrentCatalog,
     publish_health_changes,
     publish_settings_changes,
@@ -128,6 +131,7 @@ class Daemon:
     app: QuartTrio
     bus: EventBus
     catalog: TorrentCatalog
+    journal: EventJournal
     engine: Engine
     urls: list[str]
 
@@ -177,6 +181,7 @@ def build_tree(
     config: ConfigService,
     snapshot: ConfigSnapshot,
     catalog: TorrentCatalog,
+    journal: EventJournal,
     on_ready: Callable[[Daemon], None],
     tuning: EngineTuning | None = None,
     embedded: EmbeddedPostgres | None = None,
@@ -186,7 +191,8 @@ def build_tree(
     health = HealthRegistry()
     metrics = Metrics()
     snapshots = Watched(snapshot)
-    bus = EventBus(metrics=metrics)
+    bus = EventBus(start_id=journal.start_id, metrics=metrics)
+    publisher = Publisher(bus, [catalog], recorders=[journal], state_of=catalog.state_of)
 
     def restarted(name: str) -> None:
         metrics.actor_restarts_total.labels(actor=name).inc()
@@ -200,6 +206,7 @@ def build_tree(
         tuning=tuning,
         metrics=metrics,
         catalog=catalog,
+        publisher=publisher,
     )
     metrics.config_revision.set(int(snapshot.revision))
     watcher = ConfigWatcher(config, snapshots, health=health, metrics=metrics)
@@ -225,6 +232,7 @@ def build_tree(
         app=app,
         bus=bus,
         catalog=catalog,
+        journal=journal,
         engine=engine,
         urls=[],
     )
@@ -238,8 +246,18 @@ def build_tree(
         ChildSpec(name="database", start=partial(_database_monitor, db, health, embedded)),
         ChildSpec(name="config_watcher", start=watcher.run),
         ChildSpec(name="catalog", start=partial(catalog.run, db)),
-        ChildSpec(name="settings_events", start=partial(publish_settings_changes, snapshots, bus)),
-        ChildSpec(name="health_events", start=partial(publish_health_changes, health, bus)),
+        ChildSpec(
+            name="journal",
+            start=partial(
+                journal.run,
+                db,
+                lambda: JournalPolicy.from_settings(snapshots.value.app_profile.get("events")),
+            ),
+        ),
+        ChildSpec(
+            name="settings_events", start=partial(publish_settings_changes, snapshots, publisher)
+        ),
+        ChildSpec(name="health_events", start=partial(publish_health_changes, health, publisher)),
         # Ready at once; the engine itself starts when setup is complete.
         ChildSpec(name="engine", start=engine.run_when_active, shutdown_timeout=30),
         ChildSpec(
@@ -275,8 +293,17 @@ async def run_daemon(
     async with open_database(settings) as opened:
         db = opened.db
         config = ConfigService(db, SecretBox.from_key_file(settings.secrets_key_file))
-        catalog = await TorrentCatalog.load(db)  # outside the actor: survives its restarts
+        # Loaded outside their actors: they survive the actors' restarts.
+        catalog = await TorrentCatalog.load(db)
+        journal = await EventJournal.load(db)
         tree, _daemon = build_tree(
-            settings, config, await config.load(), catalog, on_ready, tuning, opened.embedded
+            settings,
+            config,
+            await config.load(),
+            catalog,
+            journal,
+            on_ready,
+            tuning,
+            opened.embedded,
         )
         await tree.run(task_status=task_status)

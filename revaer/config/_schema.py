@@ -67,6 +67,18 @@ APP_PROFILE = Section(
         Field("telemetry", f.json_object(), "Free-form logging/metrics toggles (e.g. log_level)."),
         Field("features", f.bool_map, "Feature switches such as fs_extract, par2."),
         Field(
+            "events",
+            f.typed_object(
+                {
+                    "retention_days": f.nullable(f.integer(1, 3650)),
+                    "retention_rows": f.nullable(f.integer(1000, 100_000_000)),
+                    "keepalive_seconds": f.integer(1, 300),
+                }
+            ),
+            "Event journal retention (retention_days, default 7; retention_rows, default "
+            "1,000,000; null: no limit) and the SSE keep-alive interval (keepalive_seconds, 20).",
+        ),
+        Field(
             "immutable_keys",
             f.string_list(lambda v: v),  # checked against the known names in _changeset
             "Fields (`section.field`) or whole sections that patches may not change.",

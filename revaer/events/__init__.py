@@ -5,6 +5,8 @@ per-subscriber queues; a subscriber that falls behind is dropped rather than slo
 :class:`Publisher` applies every event to the read models first (synchronously, so they never
 miss one), then hands it to the bus. :class:`TorrentCatalog` is such a read model: every
 torrent's record, kept from the engine's events and persisted to PostgreSQL.
+:class:`EventJournal` records every event so SSE clients can replay what they missed, across
+restarts.
 Exceptions::
 
     RevaerError
@@ -21,6 +23,14 @@ from revaer.events._bus import (
     Subscription,
 )
 from revaer.events._catalog import CatalogStatistics, TorrentCatalog, TorrentRecord
+from revaer.events._journal import (
+    RESERVE,
+    EventFilter,
+    EventJournal,
+    Frame,
+    JournalPolicy,
+    JournalStatistics,
+)
 from revaer.events._payloads import (
     Completed,
     EventPayload,
@@ -37,22 +47,29 @@ from revaer.events._payloads import (
     TorrentState,
     TorrentUpdated,
 )
-from revaer.events._publisher import Projection, Publisher
+from revaer.events._publisher import Projection, Publisher, Recorder
 
 __all__ = [
+    "RESERVE",
     "BusMetrics",
     "BusStatistics",
     "CatalogStatistics",
     "Completed",
     "Event",
     "EventBus",
+    "EventFilter",
+    "EventJournal",
     "EventPayload",
     "FileInfo",
     "FilesDiscovered",
+    "Frame",
     "HealthChanged",
+    "JournalPolicy",
+    "JournalStatistics",
     "Progress",
     "Projection",
     "Publisher",
+    "Recorder",
     "SelectionReconciled",
     "SettingsChanged",
     "StateChanged",

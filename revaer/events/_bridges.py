@@ -6,8 +6,8 @@ from typing import Protocol, TypeVar
 
 import trio
 
-from revaer.events._bus import EventBus
 from revaer.events._payloads import HealthChanged, SettingsChanged
+from revaer.events._publisher import Publisher
 from revaer.runtime import HealthRegistry, Watched
 
 __all__ = ["publish_health_changes", "publish_settings_changes"]
@@ -23,7 +23,7 @@ S = TypeVar("S", bound=_Revisioned)
 
 async def publish_settings_changes(
     snapshots: Watched[S],
-    bus: EventBus,
+    publisher: Publisher,
     *,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -32,12 +32,12 @@ async def publish_settings_changes(
     task_status.started()
     while True:
         version, snapshot = await snapshots.wait_newer(version)
-        bus.publish(SettingsChanged(revision=int(snapshot.revision)))
+        publisher.publish(SettingsChanged(revision=int(snapshot.revision)))
 
 
 async def publish_health_changes(
     health: HealthRegistry,
-    bus: EventBus,
+    publisher: Publisher,
     *,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -47,4 +47,4 @@ async def publish_health_changes(
     task_status.started()
     while True:
         version, snapshot = await changes.wait_newer(version)
-        bus.publish(HealthChanged(degraded=tuple(snapshot.degraded)))
+        publisher.publish(HealthChanged(degraded=tuple(snapshot.degraded)))

@@ -8,12 +8,13 @@ and a subscriber whose queue is full is dropped (its next ``receive`` raises
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
 from types import TracebackType
 from typing import Any, Protocol
 
+import msgspec
 import trio
 from loguru import logger
 
@@ -27,6 +28,7 @@ __all__ = [
     "EventBus",
     "SubscriberLagged",
     "Subscription",
+    "encode_event",
 ]
 
 _log = logger.bind(actor="event_bus")
@@ -92,11 +94,19 @@ def _plain(value: Any) -> Any:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Event:
-    """A payload as published: a bus-wide monotonic ``id`` and the UTC time ``at``."""
+    """A payload as published: a bus-wide monotonic ``id`` and the UTC time ``at``.
+
+    ``torrent_id`` is the payload's torrent (None for instance-wide events); ``state`` is that
+    torrent's state right after the event was applied (set by the publisher), which is what
+    SSE's ``state`` filter matches, live and on replay alike.
+    """
 
     id: int
     at: datetime
     payload: EventPayload
+    torrent_id: str | None = None
+    state: str | None = None
+    _wire: list[bytes] = field(default_factory=list, init=False, compare=False, repr=False)
 
     @property
     def kind(self) -> str:
@@ -104,13 +114,44 @@ class Event:
         return self.payload.kind
 
     def to_json(self) -> dict[str, Any]:
-        """``{"id", "kind", "at" (ISO 8601), "data"}``, ready for ``json.dumps``."""
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "at": self.at.isoformat(),
-            "data": _plain(self.payload.to_json()),
-        }
+        """``{"id", "kind", "at" (RFC 3339), "torrent_id"?, "state"?, "data"}``: the wire JSON."""
+        doc: dict[str, Any] = msgspec.json.decode(self.wire())
+        return doc
+
+    def wire(self) -> bytes:
+        """The event as compact JSON (RFC 3339 ``at``), encoded once however many read it."""
+        if not self._wire:
+            self._wire.append(encode_event(self))
+        return self._wire[0]
+
+
+def encode_event(event: Event) -> bytes:
+    """The JSON of one event as SSE and the journal's replay send it."""
+    doc: dict[str, Any] = {"id": event.id, "kind": event.kind, "at": event.at}
+    if event.torrent_id is not None:
+        doc["torrent_id"] = event.torrent_id
+    if event.state is not None:
+        doc["state"] = event.state
+    doc["data"] = event.payload
+    try:
+        return _ENCODER.encode(doc)
+    except (UnicodeEncodeError, TypeError, ValueError):
+        # A lone surrogate from some library's message: degrade the text, never the stream.
+        doc["data"] = _scrub(_plain(event.payload.to_json()))
+        return _ENCODER.encode(doc)
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    return value
+
+
+_ENCODER = msgspec.json.Encoder()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -266,7 +307,12 @@ class EventBus:
         """``payload`` as the next event (id, time), not yet delivered; see :meth:`deliver`."""
         self._last_id += 1
         self._published += 1
-        return Event(id=self._last_id, at=datetime.now(UTC), payload=payload)
+        return Event(
+            id=self._last_id,
+            at=datetime.now(UTC),
+            payload=payload,
+            torrent_id=getattr(payload, "torrent_id", None),
+        )
 
     def deliver(self, event: Event) -> Event:
         """Fan a stamped event out to every subscriber (in stamping order, never waiting)."""

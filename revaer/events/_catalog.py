@@ -275,6 +275,11 @@ class TorrentCatalog:
         records = self._records
         return [records[tid] for _, tid in self._order[start : start + limit]]
 
+    def state_of(self, torrent_id: str) -> str | None:
+        """The state of ``torrent_id`` (its value), or None when it is not in the catalog."""
+        record = self._records.get(torrent_id)
+        return None if record is None else record.state.value
+
     def __len__(self) -> int:
         return len(self._records)
 

@@ -78,11 +78,12 @@ class Engine:
         tuning: EngineTuning | None = None,
         metrics: Metrics | None = None,
         catalog: TorrentCatalog | None = None,
+        publisher: Publisher | None = None,
     ) -> None:
         self.tuning = tuning or EngineTuning()
         self.state = EngineState()
         self.handle = EngineHandle(self.state, timeout=self.tuning.command_timeout)
-        self.publisher = Publisher(bus, [catalog] if catalog is not None else [])
+        self.publisher = publisher or Publisher(bus, [catalog] if catalog is not None else [])
         """Every engine event goes through it: the catalog sees each one before the bus."""
         self._catalog = catalog
         self._metrics = metrics

@@ -207,7 +207,8 @@ def test_to_json_is_the_envelope_with_plain_values() -> None:
     assert body == {
         "id": 10,
         "kind": "files_discovered",
-        "at": discovered.at.isoformat(),
+        "at": discovered.at.isoformat().replace("+00:00", "Z"),
+        "torrent_id": TID,
         "data": {
             "torrent_id": TID,
             "name": "a",
@@ -219,8 +220,10 @@ def test_to_json_is_the_envelope_with_plain_values() -> None:
             ],
         },
     }
-    assert body["at"].endswith("+00:00")
-    assert json.loads(json.dumps(body)) == body
+    assert body["at"].endswith("Z")  # RFC 3339
+    assert json.loads(discovered.wire()) == body
+    assert discovered.wire() is discovered.wire()  # encoded once
+    assert b"\n" not in discovered.wire()  # one SSE data line
 
     state = bus.publish(
         StateChanged(torrent_id=TID, state=TorrentState.SEEDING, previous=None)
@@ -229,6 +232,7 @@ def test_to_json_is_the_envelope_with_plain_values() -> None:
     assert type(state["data"]["state"]) is str
     health = bus.publish(HealthChanged(degraded=("database", "engine"))).to_json()
     assert health["kind"] == "health_changed"
+    assert "torrent_id" not in health and "state" not in health
     assert health["data"] == {"degraded": ["database", "engine"]}
     assert json.loads(json.dumps(health)) == health
 
