@@ -217,6 +217,10 @@ def build_tree(
         health=health,
         metrics=metrics,
         verifier=ApiKeyVerifier(lambda: snapshots.value),
+        bus=bus,
+        journal=journal,
+        catalog=catalog,
+        engine=engine.handle,
         build_sha=settings.build_sha,
         version=revaer.__version__,
         started_at=time.time(),
@@ -270,6 +274,7 @@ def build_tree(
                 health=health,
                 on_bound=bound,
                 first_bind=lambda: not daemon.urls,
+                before_stop=deps.streams.close_all,
             ),
         ),
     ]

@@ -13,6 +13,7 @@ from revaer.api._deps import ApiDeps
 from revaer.api._problem import problem_response
 from revaer.api._request import RequestIdMiddleware, current_request_id
 from revaer.api._routes_admin import admin_blueprint
+from revaer.api._routes_events import events_blueprint
 from revaer.api._routes_system import system_blueprint
 from revaer.errors import RevaerError
 
@@ -34,6 +35,7 @@ def create_app(deps: ApiDeps) -> QuartTrio:
     app.asgi_app = RequestIdMiddleware(app.asgi_app)  # type: ignore[method-assign,assignment,arg-type]
     app.register_blueprint(system_blueprint(deps))
     app.register_blueprint(admin_blueprint(deps))
+    app.register_blueprint(events_blueprint(deps))
 
     @app.before_request
     async def _start_timer() -> None:

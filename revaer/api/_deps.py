@@ -6,9 +6,12 @@ import time
 from dataclasses import dataclass, field
 
 from revaer.api._auth import ApiKeyVerifier
+from revaer.api._sse import StreamHub
 from revaer.config import ConfigService, ConfigSnapshot, SetupService
+from revaer.events import EventBus, EventJournal, TorrentCatalog
 from revaer.runtime import HealthRegistry, Watched
 from revaer.telemetry import Metrics
+from revaer.torrent import EngineHandle
 
 __all__ = ["ApiDeps"]
 
@@ -23,6 +26,12 @@ class ApiDeps:
     health: HealthRegistry
     metrics: Metrics
     verifier: ApiKeyVerifier
+    bus: EventBus
+    journal: EventJournal
+    catalog: TorrentCatalog
+    engine: EngineHandle
+    streams: StreamHub = field(default_factory=StreamHub)
+    sse_queue_size: int = 65_536
     build_sha: str = "unknown"
     version: str = "0.0.0"
     started_at: float = field(default_factory=time.time)

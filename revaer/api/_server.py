@@ -62,6 +62,7 @@ async def serve_http(
     health: HealthRegistry | None = None,
     on_bound: Callable[[list[str]], None] | None = None,
     first_bind: Callable[[], bool] = lambda: True,
+    before_stop: Callable[[], None] = lambda: None,
     graceful_timeout: float = 5.0,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -113,6 +114,7 @@ async def serve_http(
             refused = None
             _report(health, None)
             _log.info("HTTP endpoint changed to {}; re-binding", _bind(*target))
+            before_stop()  # event streams never end by themselves: close them first
             stop.set()
 
 

@@ -73,10 +73,13 @@ APP_PROFILE = Section(
                     "retention_days": f.nullable(f.integer(1, 3650)),
                     "retention_rows": f.nullable(f.integer(1000, 100_000_000)),
                     "keepalive_seconds": f.integer(1, 300),
+                    "stream_queue": f.integer(16, 1_000_000),
                 }
             ),
             "Event journal retention (retention_days, default 7; retention_rows, default "
-            "1,000,000; null: no limit) and the SSE keep-alive interval (keepalive_seconds, 20).",
+            "1,000,000; null: no limit), the SSE keep-alive interval (keepalive_seconds, 20) "
+            "and how far one SSE client may fall behind before it is dropped (stream_queue, "
+            "65,536 events).",
         ),
         Field(
             "immutable_keys",

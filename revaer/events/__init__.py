@@ -32,6 +32,7 @@ from revaer.events._journal import (
     JournalStatistics,
 )
 from revaer.events._payloads import (
+    EVENT_KINDS,
     Completed,
     EventPayload,
     FileInfo,
@@ -50,6 +51,7 @@ from revaer.events._payloads import (
 from revaer.events._publisher import Projection, Publisher, Recorder
 
 __all__ = [
+    "EVENT_KINDS",
     "RESERVE",
     "BusMetrics",
     "BusStatistics",

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_args
 
 __all__ = [
+    "EVENT_KINDS",
+    "FSOPS_KINDS",
     "Completed",
     "EventPayload",
     "FileInfo",
@@ -205,3 +207,11 @@ EventPayload = (
     | SettingsChanged
     | HealthChanged
 )
+
+FSOPS_KINDS = frozenset({"fsops_started", "fsops_progress", "fsops_completed", "fsops_failed"})
+"""Kinds the post-download pipeline will emit; filters accept them already."""
+
+EVENT_KINDS: frozenset[str] = (
+    frozenset(payload.kind for payload in get_args(EventPayload)) | FSOPS_KINDS
+)
+"""Every event kind a stream may carry (what SSE's ``event`` filter accepts)."""
