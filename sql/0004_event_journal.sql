@@ -29,3 +29,6 @@ INSERT INTO event_ids (singleton) VALUES (true);
 -- Retention and keep-alive of the event stream (keys: retention_days, retention_rows,
 -- keepalive_seconds); absent keys take the defaults documented in docs/configuration.md.
 ALTER TABLE app_profile ADD COLUMN events jsonb NOT NULL DEFAULT '{}'::jsonb;
+
+-- Per-torrent caps in the catalog, so lists show them (bytes/s; null: no cap).
+ALTER TABLE torrents ADD COLUMN max_download_bps bigint, ADD COLUMN max_upload_bps bigint;

@@ -98,6 +98,8 @@ class TorrentRecord:
     updated_at: datetime
     completed_at: datetime | None = None
     last_error: str | None = None
+    max_download_bps: int | None = None
+    max_upload_bps: int | None = None
 
     def to_summary(self) -> dict[str, Any]:
         """The JSON list entry (everything but the files)."""
@@ -123,6 +125,8 @@ class TorrentRecord:
             "updated_at": _iso(self.updated_at),
             "completed_at": _iso(self.completed_at),
             "last_error": self.last_error,
+            "max_download_bps": self.max_download_bps,
+            "max_upload_bps": self.max_upload_bps,
         }
 
     def to_detail(self) -> dict[str, Any]:
@@ -330,6 +334,8 @@ class TorrentCatalog:
                     sequential=payload.sequential,
                     tags=payload.tags,
                     trackers=payload.trackers,
+                    max_download_bps=payload.max_download_bps,
+                    max_upload_bps=payload.max_upload_bps,
                 )
             case FilesDiscovered():
                 return self._change(
@@ -377,6 +383,8 @@ class TorrentCatalog:
             "sequential": payload.sequential,
             "tags": payload.tags,
             "trackers": payload.trackers,
+            "max_download_bps": payload.max_download_bps,
+            "max_upload_bps": payload.max_upload_bps,
             "added_at": _parse_time(payload.added_at) or (old.added_at if old else at),
         }
         if old is None:

@@ -13,7 +13,10 @@ Exceptions::
 from revaer.torrent._commands import (
     AddedTorrent,
     AddTorrent,
+    ChangeTags,
     ConnectPeer,
+    Inspect,
+    Inspected,
     MoveStorage,
     PauseTorrent,
     Reannounce,
@@ -32,6 +35,7 @@ from revaer.torrent._handle import (
     HandleStatistics,
 )
 from revaer.torrent._lt import LtSession
+from revaer.torrent._records import Inspection, TrackerStatus
 from revaer.torrent._resume import ResumeStore, ResumeStoreUnavailable, StoredTorrent, TorrentMeta
 from revaer.torrent._selection import FLUFF_GLOBS, PRIORITY_NAMES, Selection, compute_priorities
 
@@ -41,12 +45,16 @@ __all__ = [
     "PRIORITY_NAMES",
     "AddTorrent",
     "AddedTorrent",
+    "ChangeTags",
     "ConnectPeer",
     "Engine",
     "EngineHandle",
     "EngineTuning",
     "EngineUnavailable",
     "HandleStatistics",
+    "Inspect",
+    "Inspected",
+    "Inspection",
     "LtSession",
     "MoveStorage",
     "PauseTorrent",
@@ -62,5 +70,6 @@ __all__ = [
     "SetSequential",
     "StoredTorrent",
     "TorrentMeta",
+    "TrackerStatus",
     "compute_priorities",
 ]

@@ -388,7 +388,7 @@ class AlertHandler:
         selection = Selection(
             include=meta.include, exclude=meta.exclude, skip_fluff=meta.skip_fluff
         )
-        name = clean_name(await core.lt(ref.name)) or meta.name
+        name = meta.name if meta.named else (clean_name(await core.lt(ref.name)) or meta.name)
         priorities = None if selection.is_default else compute_priorities(listed, selection)
         try:
             await core.store_meta(entry, replace(meta, name=name, priorities=priorities))

@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from revaer.torrent._records import Inspection
+
 __all__ = [
     "AddTorrent",
     "AddedTorrent",
+    "ChangeTags",
     "Command",
     "ConnectPeer",
+    "Inspect",
+    "Inspected",
     "MoveStorage",
     "PauseTorrent",
     "Reannounce",
@@ -29,6 +34,8 @@ class AddTorrent:
     magnet: str | None = None
     metainfo: bytes | None = field(default=None, repr=False)
     torrent_id: str | None = None
+    name: str | None = None
+    """A label shown instead of the torrent's own name (kept when metadata arrives)."""
     download_dir: str | None = None
     sequential: bool | None = None
     paused: bool = False
@@ -123,6 +130,37 @@ class MoveStorage:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ChangeTags:
+    """Replace the tags (``replace``, unless None), then add ``add`` and drop ``remove``."""
+
+    torrent_id: str
+    replace: tuple[str, ...] | None = None
+    add: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Inspect:
+    """A live look at one torrent (reply: ``Inspected``)."""
+
+    torrent_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Inspected:
+    """The reply to ``Inspect``: libtorrent's live view and the stored rules."""
+
+    torrent_id: str
+    live: Inspection
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
+    skip_fluff: bool
+    paused: bool
+    max_download_bps: int | None
+    max_upload_bps: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ConnectPeer:
     """Dial a peer directly (``host``, ``port``)."""
 
@@ -143,4 +181,6 @@ Command = (
     | Recheck
     | MoveStorage
     | ConnectPeer
+    | ChangeTags
+    | Inspect
 )

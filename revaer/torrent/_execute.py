@@ -18,7 +18,10 @@ import trio
 from revaer.errors import Conflict, InvalidParam, RevaerError, ValidationFailed
 from revaer.events import FilesDiscovered, TorrentRemoved
 from revaer.torrent._commands import (
+    ChangeTags,
     ConnectPeer,
+    Inspect,
+    Inspected,
     MoveStorage,
     PauseTorrent,
     Reannounce,
@@ -31,6 +34,7 @@ from revaer.torrent._commands import (
 )
 from revaer.torrent._core import AddGroup, PendingAdd, SessionCore
 from revaer.torrent._inbox import PreparedAdd, PreparedAdds, Reply, SessionCommand
+from revaer.torrent._limits import MAX_TAGS
 from revaer.torrent._resume import ResumeStoreUnavailable, TorrentMeta
 from revaer.torrent._selection import Selection, compute_priorities, with_priorities
 from revaer.torrent._state import TorrentEntry
@@ -44,7 +48,7 @@ DEFERRED: Final = object()
 """Returned for a command whose reply is sent later (an add waits for libtorrent)."""
 
 
-async def execute(core: SessionCore, command: SessionCommand, reply: Reply) -> object:
+async def execute(core: SessionCore, command: SessionCommand, reply: Reply) -> object:  # noqa: PLR0912 -- one branch per command
     """Run one command; its result, or :data:`DEFERRED` when ``reply`` is answered later."""
     match command:
         case PreparedAdds():
@@ -89,9 +93,38 @@ async def execute(core: SessionCore, command: SessionCommand, reply: Reply) -> o
         case ConnectPeer():
             entry = core.entry(command.torrent_id)
             await core.lt(entry.ref.connect_peer, command.host, command.port)
+        case ChangeTags():
+            entry = core.entry(command.torrent_id)
+            await core.store_meta(entry, replace(entry.meta, tags=new_tags(entry.meta, command)))
+        case Inspect():
+            entry = core.entry(command.torrent_id)
+            meta = entry.meta
+            return Inspected(
+                torrent_id=meta.torrent_id,
+                live=await core.lt(entry.ref.inspect),
+                include=meta.include,
+                exclude=meta.exclude,
+                skip_fluff=meta.skip_fluff,
+                paused=meta.paused,
+                max_download_bps=meta.max_download_bps,
+                max_upload_bps=meta.max_upload_bps,
+            )
         case _:
             assert_never(command)
     return None
+
+
+def new_tags(meta: TorrentMeta, command: ChangeTags) -> tuple[str, ...]:
+    """The tags after ``command``: replaced, then added to (no duplicates), then removed from."""
+    tags = list(meta.tags if command.replace is None else command.replace)
+    tags += [t for t in dict.fromkeys(command.add) if t not in tags]
+    dropped = set(command.remove)
+    kept = tuple(dict.fromkeys(t for t in tags if t not in dropped))
+    if len(kept) > MAX_TAGS:
+        raise ValidationFailed(
+            [InvalidParam(pointer="/add", message=f"{len(kept)} tags; at most {MAX_TAGS}")]
+        )
+    return kept
 
 
 async def _change(core: SessionCore, entry: TorrentEntry, action: Any, **meta_changes: Any) -> None:
@@ -176,7 +209,8 @@ async def _admit(
     meta = TorrentMeta(
         torrent_id=torrent_id,
         info_hash=source.info.info_hash,
-        name=source.info.name,
+        name=command.name or source.info.name,
+        named=command.name is not None,
         source="magnet" if command.magnet else "torrent",
         magnet=command.magnet,
         download_dir=absolute_path(root, "download_dir"),

@@ -16,8 +16,11 @@ from revaer.errors import InvalidParam, RevaerError, ServiceUnavailable, Validat
 from revaer.torrent._commands import (
     AddedTorrent,
     AddTorrent,
+    ChangeTags,
     Command,
     ConnectPeer,
+    Inspect,
+    Inspected,
     MoveStorage,
     PauseTorrent,
     Reannounce,
@@ -42,6 +45,7 @@ from revaer.torrent._validate import (
     check_caps,
     check_connect,
     check_select,
+    check_tags,
     torrent_id_of,
 )
 
@@ -124,6 +128,8 @@ class EngineHandle:
             check_caps(command.download_bps, command.upload_bps)
         elif isinstance(command, ConnectPeer):
             check_connect(command)
+        elif isinstance(command, ChangeTags):
+            check_tags(command)
         return await self._send(command)
 
     async def add(self, command: AddTorrent) -> AddedTorrent:
@@ -239,6 +245,22 @@ class EngineHandle:
     async def move(self, torrent_id: str, download_dir: str) -> None:
         """Move the data to ``download_dir`` (confirmed later by a storage alert)."""
         await self.call(MoveStorage(torrent_id=torrent_id, download_dir=download_dir))
+
+    async def change_tags(
+        self,
+        torrent_id: str,
+        *,
+        replace: tuple[str, ...] | None = None,
+        add: tuple[str, ...] = (),
+        remove: tuple[str, ...] = (),
+    ) -> None:
+        """Set, add or remove tags."""
+        await self.call(ChangeTags(torrent_id=torrent_id, replace=replace, add=add, remove=remove))
+
+    async def inspect(self, torrent_id: str) -> Inspected:
+        """libtorrent's live view of a torrent (file progress, trackers, pieces)."""
+        result: Inspected = await self.call(Inspect(torrent_id=torrent_id))
+        return result
 
     async def connect_peer(self, torrent_id: str, host: str, port: int) -> None:
         """Dial a peer."""

@@ -16,7 +16,9 @@ import trio
 from revaer.config import ConfigSnapshot
 from revaer.torrent._commands import (
     AddTorrent,
+    ChangeTags,
     ConnectPeer,
+    Inspect,
     MoveStorage,
     PauseTorrent,
     Reannounce,
@@ -104,6 +106,8 @@ SessionCommand = (
     | Recheck
     | MoveStorage
     | ConnectPeer
+    | ChangeTags
+    | Inspect
 )
 
 

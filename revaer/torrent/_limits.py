@@ -11,6 +11,7 @@ __all__ = [
     "MAX_GLOB_LENGTH",
     "MAX_MAGNET_LENGTH",
     "MAX_METAINFO_BYTES",
+    "MAX_NAME_LENGTH",
     "MAX_PATH_LENGTH",
     "MAX_RATE_BPS",
     "MAX_TAGS",
@@ -19,7 +20,9 @@ __all__ = [
     "MAX_TRACKER_LENGTH",
 ]
 
-MAX_MAGNET_LENGTH = 64 * 1024
+MAX_MAGNET_LENGTH = 8 * 1024
+"""Real magnets are a few hundred bytes; 200 ``tr=`` trackers still fit."""
+MAX_NAME_LENGTH = 255
 MAX_METAINFO_BYTES = 16 * 1024 * 1024
 MAX_TRACKERS = 200
 """Per source: a magnet's ``tr``, a .torrent's announce list, or a command's ``trackers``."""

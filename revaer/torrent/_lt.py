@@ -25,6 +25,7 @@ from revaer.torrent._records import (
     AlertsDropped,
     DataDeleteFailed,
     FileError,
+    Inspection,
     ListenResult,
     LtStateChanged,
     MetadataReceived,
@@ -40,6 +41,7 @@ from revaer.torrent._records import (
     TorrentPaused,
     TorrentSourceInfo,
     TrackerError,
+    TrackerStatus,
 )
 from revaer.torrent._text import clean_name
 
@@ -483,6 +485,48 @@ class LtTorrent:
     def status(self) -> StatusRecord:
         """A fresh status (blocks until the network thread answers)."""
         return _status(self._h.status(), self)
+
+    def inspect(self) -> Inspection:
+        """Per-file progress, trackers, pieces and connections, now."""
+        st = self._h.status(lt.status_flags_t.query_pieces)
+        ti = self._h.torrent_file()
+        progress = tuple(int(b) for b in self._h.file_progress()) if ti is not None else None
+        return Inspection(
+            file_progress=progress,
+            trackers=tuple(_tracker(entry) for entry in self._h.trackers()),
+            pieces_total=int(ti.num_pieces()) if ti is not None else 0,
+            pieces_done=int(st.num_pieces),
+            piece_length=int(ti.piece_length()) if ti is not None else 0,
+            peers=int(st.num_peers),
+            seeds=int(st.num_seeds),
+            connections=int(st.num_connections),
+        )
+
+
+def _tracker(entry: Mapping[str, Any]) -> TrackerStatus:
+    # The dict the bindings return; per-endpoint results say what the last announce did.
+    results = [ih for ep in entry.get("endpoints", []) for ih in ep.get("info_hashes", [])]
+    contacted = [r for r in results if r.get("fails") or r.get("start_sent") or r.get("message")]
+    errors = [r for r in results if (r.get("last_error") or {}).get("value")]
+    status = "not_contacted"
+    message = next((r["message"] for r in results if r.get("message")), None)
+    if any(r.get("updating") for r in results):
+        status = "updating"
+    elif entry.get("verified") or any(r.get("start_sent") for r in contacted):
+        status = "working"
+    elif errors:
+        status = "error"
+        code = int(errors[0]["last_error"]["value"])
+        message = message or os.strerror(code)
+    scrape = [r for r in results if r.get("scrape_complete", -1) >= 0]
+    return TrackerStatus(
+        url=clean_name(str(entry.get("url", ""))),
+        tier=int(entry.get("tier", 0)),
+        status=status,
+        message=None if message is None else clean_name(str(message)),
+        seeds=int(scrape[0]["scrape_complete"]) if scrape else None,
+        peers=int(scrape[0]["scrape_incomplete"]) if scrape else None,
+    )
 
 
 def _all_hashes(ih: lt.info_hash_t) -> tuple[str, ...]:

@@ -21,6 +21,7 @@ __all__ = [
     "AlertsDropped",
     "DataDeleteFailed",
     "FileError",
+    "Inspection",
     "ListenResult",
     "LtStateChanged",
     "MetadataReceived",
@@ -36,6 +37,7 @@ __all__ = [
     "TorrentPaused",
     "TorrentSourceInfo",
     "TrackerError",
+    "TrackerStatus",
 ]
 
 
@@ -238,3 +240,33 @@ AlertRecord = (
     | StorageMoveFailed
     | ListenResult
 )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrackerStatus:
+    """One tracker as libtorrent sees it now."""
+
+    url: str
+    tier: int
+    status: str
+    """``working`` (last announce answered), ``updating``, ``error`` or ``not_contacted``."""
+    message: str | None
+    """The tracker's message or the error of the last announce."""
+    seeds: int | None
+    """What the tracker last said (scrape), None when unknown."""
+    peers: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Inspection:
+    """A live look at one torrent: per-file progress, trackers, pieces, connections."""
+
+    file_progress: tuple[int, ...] | None
+    """Bytes done per file index, None before metadata."""
+    trackers: tuple[TrackerStatus, ...]
+    pieces_total: int
+    pieces_done: int
+    piece_length: int
+    peers: int
+    seeds: int
+    connections: int

@@ -134,6 +134,8 @@ class TorrentMeta:
     """ISO 8601 with a UTC offset."""
     completed: bool = False
     """Whether ``completed`` was announced, so a restart does not announce it again."""
+    named: bool = False
+    """``name`` was given by the user: the torrent's own name does not replace it."""
 
     def __post_init__(self) -> None:
         _check_torrent_id(self.torrent_id)
@@ -175,6 +177,7 @@ class TorrentMeta:
             "max_upload_bps": self.max_upload_bps,
             "added_at": self.added_at,
             "completed": self.completed,
+            "named": self.named,
         }
 
     @classmethod
@@ -218,6 +221,7 @@ class TorrentMeta:
             completed=_get(doc, "completed", _is_bool, "a boolean")
             if "completed" in doc
             else False,
+            named=_get(doc, "named", _is_bool, "a boolean") if "named" in doc else False,
         )
 
 

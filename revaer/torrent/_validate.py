@@ -12,12 +12,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath
 
 from revaer.errors import InvalidParam, ValidationFailed, pointer
-from revaer.torrent._commands import AddTorrent, ConnectPeer, SelectFiles
+from revaer.torrent._commands import AddTorrent, ChangeTags, ConnectPeer, SelectFiles
 from revaer.torrent._limits import (
     MAX_GLOB_LENGTH,
     MAX_GLOBS,
     MAX_MAGNET_LENGTH,
     MAX_METAINFO_BYTES,
+    MAX_NAME_LENGTH,
     MAX_PATH_LENGTH,
     MAX_RATE_BPS,
     MAX_TAG_LENGTH,
@@ -35,6 +36,7 @@ __all__ = [
     "check_caps",
     "check_connect",
     "check_select",
+    "check_tags",
     "torrent_id_of",
 ]
 
@@ -127,6 +129,13 @@ def check_add(command: AddTorrent) -> None:
             )
         elif (bad := control_character(command.magnet)) is not None:
             problems.append(InvalidParam(pointer="/magnet", message=bad))
+    if command.name is not None:
+        if not command.name.strip() or len(command.name) > MAX_NAME_LENGTH:
+            problems.append(
+                InvalidParam(pointer="/name", message=f"must be 1 to {MAX_NAME_LENGTH} characters")
+            )
+        elif (bad := control_character(command.name)) is not None:
+            problems.append(InvalidParam(pointer="/name", message=bad))
     if command.metainfo is not None and len(command.metainfo) > MAX_METAINFO_BYTES:
         problems.append(
             InvalidParam(pointer="/metainfo", message=f"larger than {MAX_METAINFO_BYTES} bytes")
@@ -163,6 +172,20 @@ def check_connect(command: ConnectPeer) -> None:
         problems.append(InvalidParam(pointer="/host", message="must be an IPv4 or IPv6 address"))
     if isinstance(command.port, bool) or not 1 <= command.port <= MAX_PORT:
         problems.append(InvalidParam(pointer="/port", message=f"must be 1 to {MAX_PORT}"))
+    if problems:
+        raise ValidationFailed(problems)
+
+
+def check_tags(command: ChangeTags) -> None:
+    """Each list of tags bounded and clean (pointers ``/set``, ``/add``, ``/remove``)."""
+    problems: list[InvalidParam] = []
+    for name, values in (
+        ("set", command.replace),
+        ("add", command.add),
+        ("remove", command.remove),
+    ):
+        if values is not None:
+            _strings(values, name, most=MAX_TAGS, longest=MAX_TAG_LENGTH, problems=problems)
     if problems:
         raise ValidationFailed(problems)
 
