@@ -15,6 +15,7 @@ from revaer.api._request import RequestIdMiddleware, current_request_id
 from revaer.api._routes_admin import admin_blueprint
 from revaer.api._routes_events import events_blueprint
 from revaer.api._routes_system import system_blueprint
+from revaer.api._routes_torrents import torrents_blueprint
 from revaer.errors import RevaerError
 
 __all__ = ["create_app"]
@@ -36,6 +37,7 @@ def create_app(deps: ApiDeps) -> QuartTrio:
     app.register_blueprint(system_blueprint(deps))
     app.register_blueprint(admin_blueprint(deps))
     app.register_blueprint(events_blueprint(deps))
+    app.register_blueprint(torrents_blueprint(deps))
 
     @app.before_request
     async def _start_timer() -> None:

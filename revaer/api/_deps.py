@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -32,6 +33,10 @@ class ApiDeps:
     engine: EngineHandle
     streams: StreamHub = field(default_factory=StreamHub)
     sse_queue_size: int = 65_536
+    cursor_key: bytes = field(default_factory=lambda: os.urandom(32))
+    """Signs list cursors: they are valid until the daemon restarts."""
+    max_upload_bytes: int = 32 << 20
+    """Body limit of adds (base64 or multipart .torrent files); other bodies: max_body_bytes."""
     build_sha: str = "unknown"
     version: str = "0.0.0"
     started_at: float = field(default_factory=time.time)

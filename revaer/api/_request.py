@@ -23,6 +23,7 @@ __all__ = [
     "authenticate",
     "current_request_id",
     "decode_json",
+    "read_body",
     "read_json",
     "require_loopback",
 ]
@@ -84,8 +85,8 @@ def current_request_id() -> str | None:
     return value if isinstance(value, str) else None
 
 
-async def read_json(*, required: bool = True) -> Any:
-    """The request body as JSON; malformed or oversized bodies are clear 4xx problems."""
+async def read_body() -> bytes:
+    """The raw request body; over the size limit is a 413 that closes the connection."""
     try:
         raw = await request.get_data(cache=False, as_text=False)
     except RequestEntityTooLarge:
@@ -94,6 +95,12 @@ async def read_json(*, required: bool = True) -> Any:
             f"the request body is over {request.max_content_length} bytes",
             headers={"connection": "close"},
         ) from None
+    return raw if isinstance(raw, bytes) else raw.encode()
+
+
+async def read_json(*, required: bool = True) -> Any:
+    """The request body as JSON; malformed or oversized bodies are clear 4xx problems."""
+    raw = await read_body()
     if not raw:
         if required:
             raise BadRequest(
@@ -101,7 +108,7 @@ async def read_json(*, required: bool = True) -> Any:
                 invalid_params=[InvalidParam(pointer="", message="missing body")],
             )
         return None
-    return decode_json(raw if isinstance(raw, bytes) else raw.encode())
+    return decode_json(raw)
 
 
 def decode_json(raw: bytes) -> Any:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any, assert_never
@@ -278,6 +278,16 @@ class TorrentCatalog:
         start = 0 if after is None else bisect.bisect_right(self._order, after)
         records = self._records
         return [records[tid] for _, tid in self._order[start : start + limit]]
+
+    def page_iter(self, after: tuple[datetime, str] | None) -> Iterator[TorrentRecord]:
+        """Records after the key ``(added_at, torrent_id)``, oldest first (a filtered page).
+
+        Do not change the catalog while iterating (the API reads it between awaits only).
+        """
+        start = 0 if after is None else bisect.bisect_right(self._order, after)
+        records = self._records
+        for index in range(start, len(self._order)):
+            yield records[self._order[index][1]]
 
     def state_of(self, torrent_id: str) -> str | None:
         """The state of ``torrent_id`` (its value), or None when it is not in the catalog."""

@@ -38,6 +38,7 @@ from revaer.torrent._lt import LtSession
 from revaer.torrent._records import Inspection, TrackerStatus
 from revaer.torrent._resume import ResumeStore, ResumeStoreUnavailable, StoredTorrent, TorrentMeta
 from revaer.torrent._selection import FLUFF_GLOBS, PRIORITY_NAMES, Selection, compute_priorities
+from revaer.torrent._text import control_character
 
 __all__ = [
     "FLUFF_GLOBS",
@@ -72,4 +73,5 @@ __all__ = [
     "TorrentMeta",
     "TrackerStatus",
     "compute_priorities",
+    "control_character",
 ]

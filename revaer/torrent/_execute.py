@@ -34,11 +34,11 @@ from revaer.torrent._commands import (
 )
 from revaer.torrent._core import AddGroup, PendingAdd, SessionCore
 from revaer.torrent._inbox import PreparedAdd, PreparedAdds, Reply, SessionCommand
-from revaer.torrent._limits import MAX_TAGS
 from revaer.torrent._resume import ResumeStoreUnavailable, TorrentMeta
 from revaer.torrent._selection import Selection, compute_priorities, with_priorities
 from revaer.torrent._state import TorrentEntry
 from revaer.torrent._validate import absolute_path
+from revaer.torrent.limits import MAX_TAGS
 
 __all__ = ["DEFERRED", "execute"]
 

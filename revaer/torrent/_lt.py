@@ -18,7 +18,6 @@ from loguru import logger
 
 from revaer.errors import InvalidParam, ValidationFailed
 from revaer.events import FileInfo
-from revaer.torrent._limits import MAX_TRACKERS
 from revaer.torrent._records import (
     AddFinished,
     AlertRecord,
@@ -44,6 +43,7 @@ from revaer.torrent._records import (
     TrackerStatus,
 )
 from revaer.torrent._text import clean_name
+from revaer.torrent.limits import MAX_TRACKERS
 
 __all__ = [
     "ALERT_MASK",

@@ -13,7 +13,8 @@ from pathlib import PurePosixPath
 
 from revaer.errors import InvalidParam, ValidationFailed, pointer
 from revaer.torrent._commands import AddTorrent, ChangeTags, ConnectPeer, SelectFiles
-from revaer.torrent._limits import (
+from revaer.torrent._text import control_character
+from revaer.torrent.limits import (
     MAX_GLOB_LENGTH,
     MAX_GLOBS,
     MAX_MAGNET_LENGTH,
@@ -26,7 +27,6 @@ from revaer.torrent._limits import (
     MAX_TRACKER_LENGTH,
     MAX_TRACKERS,
 )
-from revaer.torrent._text import control_character
 
 MAX_PORT = 65535
 

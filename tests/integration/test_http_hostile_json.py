@@ -32,11 +32,19 @@ def _deep(prefix: bytes, suffix: bytes) -> bytes:
 @dataclass(frozen=True)
 class JsonRoute:
     method: str
-    path: str
+    rule: str
     setup_mode: bool
     """Served only before setup is complete (else after, with an API key)."""
     body: Callable[[bytes], bytes]
     """A valid-looking body with ``value`` (raw JSON) at a string field the route stores."""
+
+    @property
+    def path(self) -> str:
+        return self.rule.replace("<torrent_id>", SOME_ID)
+
+
+SOME_ID = "6f1c3a52-0d7e-4b8e-9a41-2f5c7d9e0b13"
+MAGNET = b'"magnet:?xt=urn:btih:' + b"a" * 40 + b'"'
 
 
 ROUTES = [
@@ -52,6 +60,36 @@ ROUTES = [
         "/admin/settings",
         False,
         lambda v: b'{"app_profile": {"instance_name": ' + v + b"}}",
+    ),
+    JsonRoute(
+        "POST", "/v1/torrents", False, lambda v: b'{"magnet": ' + MAGNET + b', "name": ' + v + b"}"
+    ),
+    JsonRoute(
+        "POST",
+        "/admin/torrents",
+        False,
+        lambda v: b'{"magnet": ' + MAGNET + b', "tags": [' + v + b"]}",
+    ),
+    JsonRoute(
+        "POST",
+        "/v1/torrents/actions",
+        False,
+        lambda v: (
+            b'{"ids": ["'
+            + SOME_ID.encode()
+            + b'"], "action": {"type": "move", "download_dir": '
+            + v
+            + b"}}"
+        ),
+    ),
+    JsonRoute(
+        "POST", "/v1/torrents/<torrent_id>/select", False, lambda v: b'{"include": [' + v + b"]}"
+    ),
+    JsonRoute(
+        "POST",
+        "/v1/torrents/<torrent_id>/action",
+        False,
+        lambda v: b'{"type": "move", "download_dir": ' + v + b"}",
     ),
 ]
 
@@ -124,4 +162,4 @@ async def test_every_json_route_is_in_the_table(live: RunningDaemon) -> None:
         for method in (rule.methods or set()) & body_methods
         if getattr(app.view_functions[rule.endpoint], "_revaer_reads_json", True)
     }
-    assert routed == {(r.method, r.path) for r in ROUTES}
+    assert routed == {(r.method, r.rule) for r in ROUTES}

@@ -1,0 +1,128 @@
+"""Request bodies into validated models: one strict JSON path, one multipart path.
+
+Hostile JSON (deep nesting, huge numbers, lone surrogates, bad UTF-8) is refused by
+pydantic-core's parser before anything else sees it; validation failures become 422 Problems
+whose pointers name each field, and nothing reaches the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from quart import request
+from werkzeug.datastructures import FileStorage
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from revaer.api._request import decode_json, read_body
+from revaer.errors import BadRequest, InvalidParam, PayloadTooLarge, ValidationFailed, pointer
+
+__all__ = ["Upload", "problems_of", "read_form", "read_model", "validate_data"]
+
+M = TypeVar("M", bound=BaseModel)
+
+_MESSAGES = {
+    "extra_forbidden": "unknown field",
+    "missing": "required",
+}
+
+
+def problems_of(exc: ValidationError, prefix: Sequence[str | int] = ()) -> list[InvalidParam]:
+    """Each pydantic error as an ``InvalidParam`` whose pointer is its location."""
+    problems = []
+    for error in exc.errors(include_url=False, include_context=False, include_input=False):
+        where = pointer(*prefix, *(p for p in error["loc"] if isinstance(p, str | int)))
+        problems.append(
+            InvalidParam(pointer=where, message=_MESSAGES.get(error["type"], error["msg"]))
+        )
+    return problems
+
+
+def _refusal(exc: ValidationError, prefix: Sequence[str | int] = ()) -> Exception:
+    invalid = [e for e in exc.errors(include_url=False) if e["type"] == "json_invalid"]
+    if invalid:
+        message = str(invalid[0].get("ctx", {}).get("error", invalid[0]["msg"]))
+        return BadRequest(
+            f"the body is not valid JSON: {message}",
+            invalid_params=[InvalidParam(pointer="", message=f"not valid JSON: {message}")],
+        )
+    return ValidationFailed(problems_of(exc, prefix))
+
+
+def validate_data(model: type[M], raw: bytes) -> M:
+    """``raw`` JSON as ``model`` (strict), or the 400/422 Problem that says why not."""
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise _refusal(exc) from None
+
+
+async def read_model(model: type[M]) -> M:
+    """The request body as ``model``; a missing body is a 400 naming the root."""
+    raw = await read_body()
+    if not raw:
+        raise BadRequest(
+            "a JSON body is required",
+            invalid_params=[InvalidParam(pointer="", message="missing body")],
+        )
+    return validate_data(model, raw)
+
+
+async def read_object() -> dict[str, Any]:
+    """The body as a JSON object (for bodies whose model depends on a field, like ``type``)."""
+    raw = await read_body()
+    if not raw:
+        raise BadRequest(
+            "a JSON body is required",
+            invalid_params=[InvalidParam(pointer="", message="missing body")],
+        )
+    value = decode_json(raw)
+    if not isinstance(value, dict):
+        raise ValidationFailed([InvalidParam(pointer="", message="must be a JSON object")])
+    return value
+
+
+_MISSING = BadRequest(
+    "a JSON body is required", invalid_params=[InvalidParam(pointer="", message="missing body")]
+)
+
+
+class Upload:
+    """A multipart request: its form fields (as a dict for lax validation) and its files."""
+
+    def __init__(self, fields: dict[str, Any], files: list[tuple[str, bytes]]) -> None:
+        self.fields = fields
+        self.files = files
+        """(pointer, content) of every uploaded file, in order."""
+
+
+async def read_form(list_fields: Iterable[str], *, file_limit: int) -> Upload:
+    """Read a ``multipart/form-data`` body: repeated keys for list fields, every file part."""
+    try:
+        form = await request.form
+        files = await request.files
+    except RequestEntityTooLarge:
+        raise PayloadTooLarge(
+            f"the request body is over {request.max_content_length} bytes",
+            headers={"connection": "close"},
+        ) from None
+    lists = set(list_fields)
+    fields: dict[str, Any] = {}
+    for key in form:
+        values = form.getlist(key)
+        fields[key] = values if key in lists else (values[0] if len(values) == 1 else values)
+    uploads: list[tuple[str, bytes]] = []
+    for key in files:
+        for index, storage in enumerate(files.getlist(key)):
+            uploads.append(
+                (pointer(key, index), _content(storage, pointer(key, index), file_limit))
+            )
+    return Upload(fields, uploads)
+
+
+def _content(storage: FileStorage, where: str, limit: int) -> bytes:
+    data: bytes = storage.read(limit + 1)
+    if len(data) > limit:
+        raise ValidationFailed([InvalidParam(pointer=where, message=f"larger than {limit} bytes")])
+    return data

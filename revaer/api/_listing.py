@@ -1,0 +1,250 @@
+"""Listing torrents: filters, sort orders and opaque keyset cursors over the in-memory catalog.
+
+A page is "the next ``limit`` torrents after the last one seen" in the chosen order, with the
+torrent id breaking ties, so a walk page by page sees every torrent whose sort key does not
+change during the walk exactly once, whatever is added or removed meanwhile. The cursor
+carries that position plus a digest of the query, signed: a cursor that was altered, cut
+short, made by another daemon run, or used with other filters or another order is a 422.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import heapq
+import hmac
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
+from typing import Any
+
+import msgspec
+
+from revaer.errors import InvalidParam, ValidationFailed
+from revaer.events import TorrentCatalog, TorrentRecord, TorrentState
+
+__all__ = [
+    "SORTS",
+    "STATES",
+    "CursorKey",
+    "ListQuery",
+    "TorrentMatch",
+    "list_page",
+    "matching",
+]
+
+STATES = frozenset(s.value for s in TorrentState)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(at: datetime) -> int:
+    return (at - _EPOCH) // _MICROSECOND
+
+
+_MICROSECOND = datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC) - _EPOCH
+
+SortKey = Callable[[TorrentRecord], Any]
+SORTS: dict[str, SortKey] = {
+    "added_at": lambda r: _micros(r.added_at),
+    "name": lambda r: r.name.casefold(),
+    "progress": lambda r: r.progress,
+    "size": lambda r: r.bytes_total,
+    "state": lambda r: r.state.value,
+}
+"""Sort orders by name; ``-name`` reverses one."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TorrentMatch:
+    """A filter: each list is any-of (case-insensitive); the fields combine with AND."""
+
+    states: frozenset[str] | None = None
+    trackers: tuple[str, ...] | None = None
+    extensions: frozenset[str] | None = None
+    tags: frozenset[str] | None = None
+    names: tuple[str, ...] | None = None
+
+    @property
+    def empty(self) -> bool:
+        """Whether it lets every torrent through."""
+        return all(
+            v is None for v in (self.states, self.trackers, self.extensions, self.tags, self.names)
+        )
+
+    def digest(self) -> str:
+        """A stable text of the filter (cursors are bound to it)."""
+        parts = [
+            ",".join(sorted(values)) if values is not None else "*"
+            for values in (self.states, self.trackers, self.extensions, self.tags, self.names)
+        ]
+        return "|".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    record: TorrentRecord
+    name: str
+    trackers: tuple[str, ...]
+    extensions: frozenset[str]
+    tags: frozenset[str]
+
+
+class _KeyCache:
+    """Lower-cased filter keys per record, rebuilt only when the record object changes."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, _Keys] = {}
+
+    def of(self, record: TorrentRecord) -> _Keys:
+        keys = self._keys.get(record.torrent_id)
+        if keys is None or keys.record is not record:
+            keys = _Keys(
+                record=record,
+                name=record.name.casefold(),
+                trackers=tuple(t.casefold() for t in record.trackers),
+                extensions=frozenset(
+                    PurePosixPath(f.path).suffix.lstrip(".").casefold() for f in record.files
+                ),
+                tags=frozenset(t.casefold() for t in record.tags),
+            )
+            if len(self._keys) >= _CACHE_LIMIT:
+                self._keys.clear()  # ids of removed torrents accumulate; start over
+            self._keys[record.torrent_id] = keys
+        return keys
+
+
+_CACHE_LIMIT = 200_000
+_CACHE = _KeyCache()
+
+
+def _passes(match: TorrentMatch, record: TorrentRecord) -> bool:
+    if match.states is not None and record.state.value not in match.states:
+        return False
+    if all(v is None for v in (match.trackers, match.extensions, match.tags, match.names)):
+        return True
+    keys = _CACHE.of(record)
+    if match.tags is not None and match.tags.isdisjoint(keys.tags):
+        return False
+    if match.extensions is not None and match.extensions.isdisjoint(keys.extensions):
+        return False
+    if match.names is not None and not any(n in keys.name for n in match.names):
+        return False
+    return match.trackers is None or any(
+        fragment in tracker for fragment in match.trackers for tracker in keys.trackers
+    )
+
+
+def matching(catalog: TorrentCatalog, match: TorrentMatch) -> Iterator[TorrentRecord]:
+    """Every record ``match`` lets through, oldest first."""
+    return (r for r in catalog.all() if _passes(match, r))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListQuery:
+    """A validated list request."""
+
+    limit: int = 50
+    sort: str = "added_at"
+    descending: bool = False
+    match: TorrentMatch = TorrentMatch()
+    after: CursorKey | None = None
+
+    def binding(self) -> str:
+        """What a cursor is bound to: the order and the filter."""
+        return f"{'-' if self.descending else ''}{self.sort}|{self.match.digest()}"
+
+
+@dataclass(frozen=True, slots=True)
+class CursorKey:
+    """The position after the last torrent of a page: its sort value and its id."""
+
+    value: Any
+    torrent_id: str
+
+
+class CursorCodec:
+    """Signs cursors with this daemon run's key, so only its own cursors come back valid."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def encode(self, query: ListQuery, last: TorrentRecord) -> str:
+        """The cursor of the page after ``last``."""
+        value = SORTS[query.sort](last)
+        body = msgspec.json.encode([query.binding(), value, last.torrent_id])
+        mac = hmac.new(self._key, body, hashlib.sha256).digest()[:12]
+        return base64.urlsafe_b64encode(mac + body).decode().rstrip("=")
+
+    def decode(self, query: ListQuery, cursor: str) -> CursorKey:
+        """The position in ``cursor``; 422 at ``/cursor`` when it is not one of ours for this
+        query."""
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        except (binascii.Error, ValueError):
+            raise _bad_cursor("not a cursor this API issued") from None
+        mac, body = raw[:12], raw[12:]
+        expected = hmac.new(self._key, body, hashlib.sha256).digest()[:12]
+        if len(mac) < 12 or not hmac.compare_digest(mac, expected):
+            raise _bad_cursor(
+                "not a cursor of this daemon run (altered, cut short, or from before a restart);"
+                " list again from the first page"
+            )
+        binding, value, torrent_id = msgspec.json.decode(body)
+        if binding != query.binding():
+            raise _bad_cursor(
+                "this cursor belongs to a list with another order or other filters; pass the "
+                "same sort and filters as the first page"
+            )
+        return CursorKey(value=value, torrent_id=str(torrent_id))
+
+
+def _bad_cursor(message: str) -> ValidationFailed:
+    return ValidationFailed([InvalidParam(pointer="/cursor", message=message)])
+
+
+def list_page(
+    catalog: TorrentCatalog, query: ListQuery
+) -> tuple[list[TorrentRecord], TorrentRecord | None]:
+    """One page, and its last record when another page follows (else None)."""
+    wanted = query.limit + 1  # one more tells whether a next page exists
+    if query.sort == "added_at" and not query.descending:
+        records = _added_order(catalog, query, wanted)
+    else:
+        records = _sorted(catalog, query, wanted)
+    if len(records) > query.limit:
+        return records[: query.limit], records[query.limit - 1]
+    return records, None
+
+
+def _added_order(catalog: TorrentCatalog, query: ListQuery, wanted: int) -> list[TorrentRecord]:
+    # The catalog keeps this order: no sort, and without a filter no scan.
+    after = None
+    if query.after is not None:
+        after = (_EPOCH + _MICROSECOND * int(query.after.value), query.after.torrent_id)
+    if query.match.empty:
+        return catalog.page(after, wanted)
+    out: list[TorrentRecord] = []
+    for record in catalog.page_iter(after):
+        if _passes(query.match, record):
+            out.append(record)
+            if len(out) >= wanted:
+                break
+    return out
+
+
+def _sorted(catalog: TorrentCatalog, query: ListQuery, wanted: int) -> list[TorrentRecord]:
+    key = SORTS[query.sort]
+    candidates: Iterable[TorrentRecord] = (
+        catalog.all() if query.match.empty else matching(catalog, query.match)
+    )
+    keyed = ((key(r), r.torrent_id, r) for r in candidates)
+    if query.after is not None:
+        mark = (query.after.value, query.after.torrent_id)
+        if query.descending:
+            keyed = (k for k in keyed if (k[0], k[1]) < mark)
+        else:
+            keyed = (k for k in keyed if (k[0], k[1]) > mark)
+    pick = heapq.nlargest if query.descending else heapq.nsmallest
+    return [r for _, _, r in pick(wanted, keyed, key=lambda k: (k[0], k[1]))]

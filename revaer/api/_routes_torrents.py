@@ -1,0 +1,465 @@
+"""Torrent routes: add, list, inspect, select, act (one or many), and the ``/admin`` aliases."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlencode
+
+import msgspec
+import trio
+from pydantic import ValidationError
+from quart import Blueprint, Response, request
+
+from revaer.api._body import problems_of, read_form, read_model, read_object, validate_data
+from revaer.api._deps import ApiDeps
+from revaer.api._guard import operator
+from revaer.api._listing import (
+    SORTS,
+    STATES,
+    CursorCodec,
+    ListQuery,
+    TorrentMatch,
+    list_page,
+    matching,
+)
+from revaer.api._problem import render_problem
+from revaer.api._query import QueryReader, parse_uuid
+from revaer.api._views import detail, summary
+from revaer.api.schemas import ACTION_MODELS, BulkActionRequest, SelectRequest, TorrentAddRequest
+from revaer.errors import InvalidParam, NotFound, RevaerError, ValidationFailed, pointer
+from revaer.events import TorrentRecord
+from revaer.torrent import PRIORITY_NAMES, AddedTorrent, AddTorrent, EngineUnavailable, Inspected
+from revaer.torrent.limits import MAX_METAINFO_BYTES
+
+__all__ = ["torrents_blueprint"]
+
+_JSON = "application/json"
+_ENCODER = msgspec.json.Encoder()
+_LIST_FIELDS = ("tags", "trackers", "peers", "include", "exclude")
+_BULK_CONCURRENCY = 16
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(_ENCODER.encode(body), status=status, content_type=_JSON, headers=headers)
+
+
+def _torrent_id(value: str) -> str:
+    try:
+        return parse_uuid(value)
+    except ValueError:
+        raise NotFound(f"no torrent {value!r}: torrent ids are UUIDs") from None
+
+
+def _peer(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+class _Adds:
+    """The add commands of one request, and where each came from (for error pointers)."""
+
+    def __init__(self, fields: TorrentAddRequest) -> None:
+        self.fields = fields
+        self.commands: list[AddTorrent] = []
+        self.origins: list[str] = []
+
+    def add(self, origin: str, *, magnet: str | None = None, metainfo: bytes | None = None) -> None:
+        f = self.fields
+        self.commands.append(
+            AddTorrent(
+                magnet=magnet,
+                metainfo=metainfo,
+                torrent_id=f.id,
+                name=f.name,
+                download_dir=f.download_dir,
+                sequential=f.sequential,
+                paused=f.paused,
+                tags=tuple(f.tags),
+                trackers=tuple(f.trackers),
+                include=tuple(f.include),
+                exclude=tuple(f.exclude),
+                skip_fluff=f.skip_fluff,
+                max_download_bps=f.max_download_bps,
+                max_upload_bps=f.max_upload_bps,
+            )
+        )
+        self.origins.append(origin)
+
+
+def _decode_metainfo(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationFailed(
+            [InvalidParam(pointer="/metainfo", message="not base64 (RFC 4648, with padding)")]
+        ) from None
+
+
+async def _read_adds() -> _Adds:
+    """The add commands of a JSON or ``multipart/form-data`` request."""
+    if request.mimetype == "multipart/form-data":
+        upload = await read_form(_LIST_FIELDS, file_limit=MAX_METAINFO_BYTES)
+        try:
+            # Form fields are text: lax mode reads "true" as true and "5" as 5.
+            fields = TorrentAddRequest.model_validate(upload.fields, strict=False)
+        except ValidationError as exc:
+            raise ValidationFailed(problems_of(exc)) from None
+        adds = _Adds(fields)
+        if fields.magnet is not None:
+            adds.add("/magnet", magnet=fields.magnet)
+        if fields.metainfo is not None:
+            adds.add("/metainfo", metainfo=_decode_metainfo(fields.metainfo))
+        for where, content in upload.files:
+            adds.add(where, metainfo=content)
+    else:
+        fields = await read_model(TorrentAddRequest)
+        adds = _Adds(fields)
+        if fields.magnet is not None and fields.metainfo is not None:
+            raise ValidationFailed(
+                [InvalidParam(pointer="", message="give exactly one of magnet or metainfo")]
+            )
+        if fields.magnet is not None:
+            adds.add("/magnet", magnet=fields.magnet)
+        elif fields.metainfo is not None:
+            adds.add("/metainfo", metainfo=_decode_metainfo(fields.metainfo))
+    if not adds.commands:
+        raise ValidationFailed(
+            [InvalidParam(pointer="", message="give a magnet, a metainfo or .torrent file(s)")]
+        )
+    if adds.fields.id is not None and len(adds.commands) > 1:
+        raise ValidationFailed(
+            [InvalidParam(pointer="/id", message="an id can only be given for one torrent")]
+        )
+    return adds
+
+
+def _moved_pointer(error: RevaerError, origin: str) -> RevaerError:
+    """An engine error about ``/metainfo`` of an uploaded file points at that file instead."""
+    if origin in ("/magnet", "/metainfo") or not error.invalid_params:
+        return error
+    if error.status != 422:
+        return error
+    params = []
+    for p in error.invalid_params:
+        moved = p.pointer
+        if moved == "/metainfo" or moved.startswith("/metainfo/"):
+            moved = origin + moved.removeprefix("/metainfo")
+        params.append(InvalidParam(pointer=moved, message=p.message))
+    return ValidationFailed(params)
+
+
+def _problem_doc(error: RevaerError) -> dict[str, Any]:
+    return dict(
+        render_problem(
+            status=error.status,
+            title=error.title,
+            slug=error.slug,
+            detail=error.detail,
+            error=error,
+        )
+    )
+
+
+def _list_query(codec: CursorCodec) -> ListQuery:
+    reader = QueryReader(request.args)
+    limit = reader.integer("limit", low=1, high=200, default=50)
+    sort_raw = (reader.text("sort") or "added_at").strip().lower()
+    descending = sort_raw.startswith("-")
+    sort = sort_raw.removeprefix("-")
+    if sort not in SORTS:
+        reader.problems.append(
+            InvalidParam(
+                pointer="/sort",
+                message=f"{sort_raw!r} is not one of {', '.join(SORTS)} (prefix - to reverse)",
+            )
+        )
+    extensions = reader.items("extension", lambda v: v.lstrip("."))
+    names = reader.text_list("name")
+    trackers = reader.text_list("tracker", longest=2048)
+    tags = reader.text_list("tags")
+    match = TorrentMatch(
+        states=reader.choices("state", STATES),
+        trackers=None if trackers is None else tuple(trackers),
+        extensions=None if extensions is None else frozenset(extensions),
+        tags=None if tags is None else frozenset(tags),
+        names=None if names is None else tuple(names),
+    )
+    cursor = reader.text("cursor")
+    reader.done()
+    query = ListQuery(limit=limit or 50, sort=sort, descending=descending, match=match)
+    if cursor is not None:
+        query = ListQuery(
+            limit=query.limit,
+            sort=sort,
+            descending=descending,
+            match=match,
+            after=codec.decode(query, cursor),
+        )
+    return query
+
+
+def _priority(value: int | str, where: str) -> int:
+    if isinstance(value, str):
+        return PRIORITY_NAMES[value]
+    if not 0 <= value <= 7:
+        raise ValidationFailed([InvalidParam(pointer=where, message="must be 0 (skip) to 7")])
+    return value
+
+
+def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the routes, each small
+    """``/v1/torrents*`` and the ``/admin/torrents*`` aliases."""
+    bp = Blueprint("torrents", __name__)
+    codec = CursorCodec(deps.cursor_key)
+    engine = deps.engine
+
+    def record_of(torrent_id: str) -> TorrentRecord:
+        record = deps.catalog.get(_torrent_id(torrent_id))
+        if record is None:
+            raise NotFound(f"no torrent {torrent_id}")
+        return record
+
+    async def add_torrents() -> Response:
+        """Add torrents: a magnet, a base64 .torrent, or `multipart/form-data` files.
+
+        Answers 202 once libtorrent has them, with their ids and a `Location`; follow them in
+        `/v1/events`. A torrent already present is a 409 naming its id. In a multipart upload
+        each `.torrent` file part is one torrent, the other fields apply to all of them, and a
+        refused file is listed in `rejected` while the others are added.
+        """
+        await operator(deps)
+        request.max_content_length = deps.max_upload_bytes
+        adds = await _read_adds()
+        results = await engine.add_many(adds.commands)
+        accepted: list[AddedTorrent] = []
+        rejected: list[tuple[int, RevaerError]] = []
+        for index, result in enumerate(results):
+            if isinstance(result, RevaerError):
+                rejected.append((index, _moved_pointer(result, adds.origins[index])))
+            else:
+                accepted.append(result)
+        if not accepted:
+            raise rejected[0][1]
+        for added in accepted:
+            for peer in adds.fields.peers:
+                await engine.connect_peer(added.torrent_id, *_peer(peer))
+        body = {
+            "torrents": [
+                {"torrent_id": a.torrent_id, "info_hash": a.info_hash, "name": a.name}
+                for a in accepted
+            ],
+            "rejected": [{"index": i, "problem": _problem_doc(e)} for i, e in rejected],
+        }
+        return _json(body, 202, {"location": f"/v1/torrents/{accepted[0].torrent_id}"})
+
+    async def list_torrents() -> Response:
+        """List torrents, a page at a time, filtered and sorted.
+
+        Filters are comma lists (any-of, case-insensitive) combined with AND: `state`,
+        `tracker` (part of a tracker URL), `extension` (of any file), `tags`, `name` (part of
+        the name). `sort` is `added_at` (default), `name`, `progress`, `size` or `state`,
+        `-` first to reverse. Pass `next` back as `cursor` (with the same filters and sort)
+        for the following page; the `Link: rel="next"` header carries the whole URL.
+        """
+        await operator(deps)
+        query = _list_query(codec)
+        records, last = list_page(deps.catalog, query)
+        cursor = codec.encode(query, last) if last is not None else None
+        headers = {}
+        if cursor is not None:
+            args = [(k, v) for k, v in request.args.items(multi=True) if k != "cursor"]
+            headers["link"] = (
+                f'<{request.path}?{urlencode([*args, ("cursor", cursor)])}>; rel="next"'
+            )
+        return _json({"torrents": [summary(r) for r in records], "next": cursor}, 200, headers)
+
+    async def get_torrent(torrent_id: str) -> Response:
+        """One torrent: the summary plus files, trackers, pieces, selection and FsOps status.
+
+        Live fields (per-file progress, tracker status, pieces, connections) come from the
+        engine; while it is down they are null and `live` is false.
+        """
+        await operator(deps)
+        record = record_of(torrent_id)
+        inspected: Inspected | None = None
+        if engine.running:
+            try:
+                inspected = await engine.inspect(record.torrent_id)
+            except (EngineUnavailable, NotFound):
+                inspected = None
+        return _json(detail(record, inspected))
+
+    async def select_files(torrent_id: str) -> Response:
+        """Change the file selection: include/exclude globs, skip_fluff, per-file priorities."""
+        await operator(deps)
+        body = await read_model(SelectRequest)
+        record = record_of(torrent_id)
+        priorities: dict[int, int] = {}
+        problems: list[InvalidParam] = []
+        for n, change in enumerate(body.priorities):
+            if record.files and change.index >= len(record.files):
+                problems.append(
+                    InvalidParam(
+                        pointer=pointer("priorities", n, "index"),
+                        message=f"no file {change.index} (the torrent has {len(record.files)})",
+                    )
+                )
+                continue
+            priorities[change.index] = _priority(
+                change.priority, pointer("priorities", n, "priority")
+            )
+        if problems:
+            raise ValidationFailed(problems)
+        await engine.select(
+            record.torrent_id,
+            include=tuple(body.include),
+            exclude=tuple(body.exclude),
+            skip_fluff=body.skip_fluff,
+            priorities=priorities,
+        )
+        return _json({"torrent_id": record.torrent_id, "action": "select"})
+
+    async def act(record: TorrentRecord, action: Any) -> None:
+        tid = record.torrent_id
+        match action.type:
+            case "pause":
+                await engine.pause(tid)
+            case "resume":
+                await engine.resume(tid)
+            case "remove":
+                await engine.remove(tid, delete_data=action.delete_data)
+            case "reannounce":
+                await engine.reannounce(tid)
+            case "recheck":
+                await engine.recheck(tid)
+            case "sequential":
+                await engine.set_sequential(tid, action.enable)
+            case "rate":
+                given = action.model_fields_set
+                await engine.set_rate_limits(
+                    tid,
+                    download_bps=action.download_bps
+                    if "download_bps" in given
+                    else record.max_download_bps,
+                    upload_bps=action.upload_bps
+                    if "upload_bps" in given
+                    else record.max_upload_bps,
+                )
+            case "move":
+                await engine.move(tid, action.download_dir)
+            case "tags":
+                await engine.change_tags(
+                    tid,
+                    replace=None if action.set is None else tuple(action.set),
+                    add=tuple(action.add),
+                    remove=tuple(action.remove),
+                )
+            case "peers":
+                for peer in action.peers:
+                    await engine.connect_peer(tid, *_peer(peer))
+
+    def parse_action(doc: dict[str, Any], prefix: Sequence[str] = ()) -> Any:
+        kind = doc.get("type")
+        model = ACTION_MODELS.get(kind) if isinstance(kind, str) else None
+        if model is None:
+            raise ValidationFailed(
+                [
+                    InvalidParam(
+                        pointer=pointer(*prefix, "type"),
+                        message=f"must be one of {', '.join(ACTION_MODELS)}",
+                    )
+                ]
+            )
+        return validate_data(model, msgspec.json.encode(doc))
+
+    async def action(torrent_id: str) -> Response:
+        """Act on a torrent: `type` is pause, resume, remove, reannounce, recheck,
+        sequential, rate, move, tags or peers (see the body schema for each one's fields)."""
+        await operator(deps)
+        parsed = parse_action(await read_object())
+        record = record_of(torrent_id)
+        await act(record, parsed)
+        return _json({"torrent_id": record.torrent_id, "action": parsed.type})
+
+    async def bulk_action() -> Response:
+        """One action for many torrents, by `ids` or by `filter`; a result per torrent."""
+        await operator(deps)
+        doc = await read_object()
+        action_doc = doc.get("action")
+        if isinstance(action_doc, dict):
+            parse_action(action_doc, ("action",))  # the type first: clear pointers
+        body = validate_data(BulkActionRequest, msgspec.json.encode(doc))
+        if (body.ids is None) == (body.filter is None):
+            raise ValidationFailed([InvalidParam(pointer="", message="give ids or a filter")])
+        if body.ids is not None:
+            targets = [parse_uuid(i) for i in body.ids]
+        else:
+            assert body.filter is not None
+            f = body.filter
+            unknown = [s for s in f.state or () if s.lower() not in STATES]
+            if unknown:
+                raise ValidationFailed(
+                    [InvalidParam(pointer="/filter/state", message=f"unknown state {unknown[0]!r}")]
+                )
+            match = TorrentMatch(
+                states=None if f.state is None else frozenset(s.lower() for s in f.state),
+                trackers=None if f.tracker is None else tuple(t.lower() for t in f.tracker),
+                extensions=None
+                if f.extension is None
+                else frozenset(e.lower().lstrip(".") for e in f.extension),
+                tags=None if f.tags is None else frozenset(t.lower() for t in f.tags),
+                names=None if f.name is None else tuple(n.lower() for n in f.name),
+            )
+            targets = [r.torrent_id for r in matching(deps.catalog, match)]
+        results: list[dict[str, Any] | None] = [None] * len(targets)
+        limiter = trio.CapacityLimiter(_BULK_CONCURRENCY)
+
+        async def one(index: int, torrent_id: str) -> None:
+            async with limiter:
+                try:
+                    record = deps.catalog.get(torrent_id)
+                    if record is None:
+                        raise NotFound(f"no torrent {torrent_id}")
+                    await act(record, body.action)
+                except RevaerError as exc:
+                    results[index] = {
+                        "torrent_id": torrent_id, "status": exc.status,
+                        "problem": _problem_doc(exc),
+                    }  # fmt: skip
+                else:
+                    results[index] = {"torrent_id": torrent_id, "status": 200, "problem": None}
+
+        async with trio.open_nursery() as nursery:
+            for index, torrent_id in enumerate(targets):
+                nursery.start_soon(one, index, torrent_id)
+        return _json({"action": body.action.type, "results": results})
+
+    async def admin_remove(torrent_id: str) -> Response:
+        """Remove a torrent (`?delete_data=true` deletes its files too)."""
+        await operator(deps)
+        record = record_of(torrent_id)
+        reader = QueryReader(request.args)
+        flag = (reader.text("delete_data") or "false").lower()
+        if flag not in ("true", "false", "1", "0"):
+            reader.problems.append(
+                InvalidParam(pointer="/delete_data", message="must be true or false")
+            )
+        reader.done()
+        await engine.remove(record.torrent_id, delete_data=flag in ("true", "1"))
+        return _json({"torrent_id": record.torrent_id, "action": "remove"})
+
+    bp.add_url_rule("/v1/torrents", "add", add_torrents, methods=["POST"])
+    bp.add_url_rule("/v1/torrents", "list", list_torrents, methods=["GET"])
+    bp.add_url_rule("/v1/torrents/actions", "bulk_action", bulk_action, methods=["POST"])
+    bp.add_url_rule("/v1/torrents/<torrent_id>", "get", get_torrent, methods=["GET"])
+    bp.add_url_rule("/v1/torrents/<torrent_id>/select", "select", select_files, methods=["POST"])
+    bp.add_url_rule("/v1/torrents/<torrent_id>/action", "action", action, methods=["POST"])
+    bp.add_url_rule("/admin/torrents", "admin_list", list_torrents, methods=["GET"])
+    bp.add_url_rule("/admin/torrents", "admin_add", add_torrents, methods=["POST"])
+    bp.add_url_rule("/admin/torrents/<torrent_id>", "admin_get", get_torrent, methods=["GET"])
+    bp.add_url_rule(
+        "/admin/torrents/<torrent_id>", "admin_remove", admin_remove, methods=["DELETE"]
+    )
+    return bp

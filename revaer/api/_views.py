@@ -1,0 +1,104 @@
+"""What the torrent routes send: catalog records (and the engine's live view) as JSON values."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from revaer.events import TorrentRecord
+from revaer.torrent import Inspected
+
+__all__ = ["detail", "summary"]
+
+
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat()
+
+
+def summary(r: TorrentRecord) -> dict[str, Any]:
+    """The list entry of a record (``TorrentSummary``)."""
+    return {
+        "torrent_id": r.torrent_id,
+        "info_hash": r.info_hash,
+        "name": r.name,
+        "state": r.state.value,
+        "progress": r.progress,
+        "bytes_done": r.bytes_done,
+        "bytes_total": r.bytes_total,
+        "download_bps": r.download_bps,
+        "upload_bps": r.upload_bps,
+        "eta_seconds": r.eta_seconds,
+        "peers": r.peers,
+        "seeds": r.seeds,
+        "ratio": r.ratio,
+        "tags": list(r.tags),
+        "trackers": list(r.trackers),
+        "download_dir": r.save_path,
+        "sequential": r.sequential,
+        "max_download_bps": r.max_download_bps,
+        "max_upload_bps": r.max_upload_bps,
+        "added_at": r.added_at.isoformat(),
+        "completed_at": _iso(r.completed_at),
+        "last_error": r.last_error,
+    }
+
+
+def detail(r: TorrentRecord, inspected: Inspected | None) -> dict[str, Any]:
+    """The detail of a record (``TorrentDetail``); live fields null without the engine."""
+    live = inspected.live if inspected is not None else None
+    progress = live.file_progress if live is not None else None
+    files = []
+    for f in r.files:
+        done = progress[f.index] if progress is not None and f.index < len(progress) else None
+        fraction = (done / f.size if f.size else 1.0) if done is not None else r.progress
+        files.append(
+            {
+                "index": f.index,
+                "path": f.path,
+                "size": f.size,
+                "priority": f.priority,
+                "progress": min(1.0, max(0.0, fraction)),
+                "bytes_done": done,
+            }
+        )
+    if live is not None:
+        trackers = [
+            {
+                "url": t.url,
+                "tier": t.tier,
+                "status": t.status,
+                "message": t.message,
+                "seeds": t.seeds,
+                "peers": t.peers,
+            }
+            for t in live.trackers
+        ]
+    else:
+        trackers = [
+            {"url": url, "tier": None, "status": "unknown", "message": None, "seeds": None,
+             "peers": None}
+            for url in r.trackers
+        ]  # fmt: skip
+    return summary(r) | {
+        "files": files,
+        "tracker_status": trackers,
+        "pieces": (
+            {"total": live.pieces_total, "done": live.pieces_done, "length": live.piece_length}
+            if live is not None and live.pieces_total
+            else None
+        ),
+        "connections": live.connections if live is not None else None,
+        "selection": (
+            {
+                "include": list(inspected.include),
+                "exclude": list(inspected.exclude),
+                "skip_fluff": inspected.skip_fluff,
+            }
+            if inspected is not None
+            else None
+        ),
+        "paused": inspected.paused if inspected is not None else None,
+        # The post-download pipeline does not exist yet; its status will be shown here.
+        "fsops": None,
+        "live": inspected is not None,
+    }

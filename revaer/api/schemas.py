@@ -1,0 +1,436 @@
+"""The torrent API's wire shapes as pydantic models: they validate requests and make the OpenAPI.
+
+Every request model is strict (``1`` is not ``true``, ``"1"`` is not ``1``) and refuses unknown
+fields; a failure becomes a 422 Problem whose ``invalid_params`` point into the body. Response
+models are what the OpenAPI document shows; the hot list path encodes plain dicts of the same
+shape with msgspec.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from revaer.torrent import PRIORITY_NAMES, control_character
+from revaer.torrent.limits import (
+    MAX_GLOB_LENGTH,
+    MAX_GLOBS,
+    MAX_MAGNET_LENGTH,
+    MAX_METAINFO_BYTES,
+    MAX_NAME_LENGTH,
+    MAX_PATH_LENGTH,
+    MAX_RATE_BPS,
+    MAX_TAG_LENGTH,
+    MAX_TAGS,
+    MAX_TRACKER_LENGTH,
+    MAX_TRACKERS,
+)
+
+__all__ = [
+    "ACTION_MODELS",
+    "MAX_PEERS",
+    "ActionAccepted",
+    "AddAccepted",
+    "AddedItem",
+    "BulkActionRequest",
+    "BulkActionResult",
+    "BulkResults",
+    "FileDetail",
+    "FsopsStatus",
+    "Pieces",
+    "PriorityChange",
+    "Problem",
+    "RejectedItem",
+    "SelectRequest",
+    "Selection",
+    "TorrentAddRequest",
+    "TorrentDetail",
+    "TorrentFilter",
+    "TorrentList",
+    "TorrentSummary",
+    "TrackerDetail",
+]
+
+MAX_PEERS = 64
+"""``host:port`` peers one request may ask to dial."""
+_UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+# Base64 of the largest .torrent accepted, with padding.
+_MAX_METAINFO_B64 = (MAX_METAINFO_BYTES + 2) // 3 * 4
+
+
+def _printable(value: str) -> str:
+    problem = control_character(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+Clean = AfterValidator(_printable)
+"""No control characters (NUL, newlines, escapes): they would reach logs, files and PostgreSQL."""
+
+Base64Torrent = Annotated[str, StringConstraints(min_length=1, max_length=_MAX_METAINFO_B64)]
+Uuid = Annotated[str, StringConstraints(pattern=_UUID)]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TAG_LENGTH), Clean]
+Tracker = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TRACKER_LENGTH), Clean]
+Glob = Annotated[str, StringConstraints(min_length=1, max_length=MAX_GLOB_LENGTH), Clean]
+Path = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PATH_LENGTH), Clean]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH), Clean]
+Magnet = Annotated[str, StringConstraints(min_length=1, max_length=MAX_MAGNET_LENGTH), Clean]
+Peer = Annotated[
+    str,
+    StringConstraints(max_length=64, pattern=r"^(\[[0-9A-Fa-f:.]+\]|[0-9.]+):[0-9]{1,5}$"),
+    Field(description="`address:port` (IPv6 in brackets); no names are resolved."),
+]
+Rate = Annotated[
+    int, Field(ge=0, le=MAX_RATE_BPS, description="Bytes per second; 0 or null: no cap.")
+]
+Priority = int | Literal["skip", "low", "normal", "high"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
+
+
+class TorrentAddRequest(_Strict):
+    """Add a torrent: exactly one of `magnet` or `metainfo`, plus optional settings."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "magnet": "magnet:?xt=urn:btih:c9e15763f722f23e98a29decdfae341b98d53056",
+                    "tags": ["linux"],
+                    "download_dir": "/srv/revaer/downloads",
+                    "include": ["*.iso"],
+                    "max_download_bps": 10485760,
+                }
+            ]
+        }
+    )
+
+    magnet: Magnet | None = Field(default=None, description="A `magnet:?xt=urn:bti[hm]:…` URI.")
+    metainfo: (
+        Annotated[str, StringConstraints(min_length=1, max_length=_MAX_METAINFO_B64)] | None
+    ) = Field(default=None, description="The .torrent file, base64-encoded.")
+    name: Name | None = Field(
+        default=None, description="A label shown instead of the torrent's own name."
+    )
+    id: Uuid | None = Field(default=None, description="Choose the torrent's id (a UUID).")
+    tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
+    trackers: list[Tracker] = Field(
+        default_factory=list, max_length=MAX_TRACKERS, description="Extra tracker URLs."
+    )
+    peers: list[Peer] = Field(
+        default_factory=list, max_length=MAX_PEERS, description="Peers to dial at once."
+    )
+    download_dir: Path | None = Field(
+        default=None, description="Absolute directory; default: the engine's download_root."
+    )
+    sequential: bool | None = Field(
+        default=None, description="Download in order; default: engine_profile.sequential_default."
+    )
+    paused: bool = Field(default=False, description="Add without starting.")
+    include: list[Glob] = Field(default_factory=list, max_length=MAX_GLOBS)
+    exclude: list[Glob] = Field(default_factory=list, max_length=MAX_GLOBS)
+    skip_fluff: bool = Field(default=False, description="Skip samples, .nfo, .txt and the like.")
+    max_download_bps: Rate | None = None
+    max_upload_bps: Rate | None = None
+
+
+class PriorityChange(_Strict):
+    """One file's priority: a name or 0 (skip) to 7 (top)."""
+
+    index: int = Field(ge=0, le=10_000_000)
+    priority: Priority = Field(
+        description="`skip`, `low`, `normal`, `high` or 0–7 "
+        f"({', '.join(f'{k}={v}' for k, v in PRIORITY_NAMES.items())})."
+    )
+
+
+class SelectRequest(_Strict):
+    """New file selection: globs, fluff skipping, and per-file priorities by index."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "include": ["*.mkv"],
+                    "skip_fluff": True,
+                    "priorities": [{"index": 0, "priority": "high"}],
+                }
+            ]
+        }
+    )
+
+    include: list[Glob] = Field(default_factory=list, max_length=MAX_GLOBS)
+    exclude: list[Glob] = Field(default_factory=list, max_length=MAX_GLOBS)
+    skip_fluff: bool = False
+    priorities: list[PriorityChange] = Field(default_factory=list, max_length=100_000)
+
+
+class PauseAction(_Strict):
+    """Stop transferring."""
+
+    type: Literal["pause"]
+
+
+class ResumeAction(_Strict):
+    """Transfer again."""
+
+    type: Literal["resume"]
+
+
+class RemoveAction(_Strict):
+    """Remove the torrent; `delete_data` deletes its downloaded files too."""
+
+    type: Literal["remove"]
+    delete_data: bool = False
+
+
+class ReannounceAction(_Strict):
+    """Announce to every tracker now."""
+
+    type: Literal["reannounce"]
+
+
+class RecheckAction(_Strict):
+    """Verify the data on disk again."""
+
+    type: Literal["recheck"]
+
+
+class SequentialAction(_Strict):
+    """Download in piece order, or not."""
+
+    type: Literal["sequential"]
+    enable: bool
+
+
+class RateAction(_Strict):
+    """Per-torrent caps; a field left out stays as it is, null removes the cap."""
+
+    type: Literal["rate"]
+    download_bps: Rate | None = None
+    upload_bps: Rate | None = None
+
+
+class MoveAction(_Strict):
+    """Move the data to another absolute directory (confirmed by `torrent_updated`)."""
+
+    type: Literal["move"]
+    download_dir: Path
+
+
+class TagsAction(_Strict):
+    """Replace the tags (`set`), then `add` and `remove` some."""
+
+    type: Literal["tags"]
+    set: list[Tag] | None = Field(default=None, max_length=MAX_TAGS)
+    add: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
+    remove: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
+
+
+class PeersAction(_Strict):
+    """Dial peers now (`address:port`)."""
+
+    type: Literal["peers"]
+    peers: list[Peer] = Field(min_length=1, max_length=MAX_PEERS)
+
+
+Action = Annotated[
+    PauseAction
+    | ResumeAction
+    | RemoveAction
+    | ReannounceAction
+    | RecheckAction
+    | SequentialAction
+    | RateAction
+    | MoveAction
+    | TagsAction
+    | PeersAction,
+    Field(discriminator="type"),
+]
+ACTION_MODELS: dict[str, type[_Strict]] = {
+    model.model_fields["type"].annotation.__args__[0]: model  # type: ignore[union-attr]
+    for model in (
+        PauseAction, ResumeAction, RemoveAction, ReannounceAction, RecheckAction,
+        SequentialAction, RateAction, MoveAction, TagsAction, PeersAction,
+    )
+}  # fmt: skip
+"""Each action's model by its ``type``."""
+
+
+class TorrentFilter(_Strict):
+    """Which torrents: every list is any-of, case-insensitive; fields combine with AND."""
+
+    state: list[str] | None = Field(default=None, max_length=16)
+    tracker: list[str] | None = Field(default=None, max_length=64)
+    extension: list[str] | None = Field(default=None, max_length=64)
+    tags: list[str] | None = Field(default=None, max_length=64)
+    name: list[str] | None = Field(default=None, max_length=64)
+
+
+class BulkActionRequest(_Strict):
+    """One action for many torrents: by `ids`, or by a `filter` (exactly one)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"filter": {"state": ["seeding"]}, "action": {"type": "pause"}}]
+        }
+    )
+
+    ids: list[Uuid] | None = Field(default=None, min_length=1, max_length=10_000)
+    filter: TorrentFilter | None = None
+    action: Action
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; `invalid_params` point into the request."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    request_id: str | None = None
+    invalid_params: list[dict[str, str]] | None = None
+
+
+class AddedItem(BaseModel):
+    """A torrent the request added."""
+
+    torrent_id: str
+    info_hash: str
+    name: str
+
+
+class RejectedItem(BaseModel):
+    """An item of a multi-file upload that was refused (the others were added)."""
+
+    index: int
+    problem: Problem
+
+
+class AddAccepted(BaseModel):
+    """Accepted: the torrents are in the session; follow them in `/v1/events`."""
+
+    torrents: list[AddedItem]
+    rejected: list[RejectedItem] = Field(default_factory=list)
+
+
+class ActionAccepted(BaseModel):
+    """The action was stored and handed to libtorrent; events show its effect."""
+
+    torrent_id: str
+    action: str
+
+
+class BulkActionResult(BaseModel):
+    """One torrent's outcome in a bulk action."""
+
+    torrent_id: str
+    status: int
+    problem: Problem | None = None
+
+
+class BulkResults(BaseModel):
+    """Per-torrent outcomes, in request (or list) order."""
+
+    action: str
+    results: list[BulkActionResult]
+
+
+class TorrentSummary(BaseModel):
+    """A torrent as lists show it. Sizes in bytes, rates in bytes/s, times RFC 3339."""
+
+    torrent_id: str
+    info_hash: str
+    name: str
+    state: str
+    progress: float
+    bytes_done: int
+    bytes_total: int
+    download_bps: int
+    upload_bps: int
+    eta_seconds: int | None
+    peers: int
+    seeds: int
+    ratio: float
+    tags: list[str]
+    trackers: list[str]
+    download_dir: str
+    sequential: bool
+    max_download_bps: int | None
+    max_upload_bps: int | None
+    added_at: str
+    completed_at: str | None
+    last_error: str | None
+
+
+class TorrentList(BaseModel):
+    """One page; `next` is the cursor of the following page (also in `Link: rel="next"`)."""
+
+    torrents: list[TorrentSummary]
+    next: str | None
+
+
+class FileDetail(BaseModel):
+    """One file: its index, path under the download directory, priority 0-7, bytes done."""
+
+    index: int
+    path: str
+    size: int
+    priority: int
+    progress: float
+    bytes_done: int | None
+
+
+class TrackerDetail(BaseModel):
+    """A tracker and what its last announce did (`unknown` while the engine is down)."""
+
+    url: str
+    tier: int | None
+    status: Literal["working", "updating", "error", "not_contacted", "unknown"]
+    message: str | None
+    seeds: int | None
+    peers: int | None
+
+
+class Pieces(BaseModel):
+    """Piece counts (null before metadata)."""
+
+    total: int
+    done: int
+    length: int
+
+
+class Selection(BaseModel):
+    """The stored selection rules."""
+
+    include: list[str]
+    exclude: list[str]
+    skip_fluff: bool
+
+
+class FsopsStatus(BaseModel):
+    """The post-download pipeline's status (null until the pipeline runs for this torrent)."""
+
+    state: Literal["pending", "running", "completed", "failed"]
+    step: str | None
+    started_at: str | None
+    finished_at: str | None
+    error: str | None
+
+
+class TorrentDetail(TorrentSummary):
+    """The summary plus files, trackers, pieces, connections, selection and FsOps."""
+
+    files: list[FileDetail]
+    tracker_status: list[TrackerDetail]
+    pieces: Pieces | None
+    connections: int | None
+    selection: Selection | None
+    paused: bool | None
+    fsops: FsopsStatus | None
+    live: bool = Field(description="Whether the engine answered (else live fields are null).")
