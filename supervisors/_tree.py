@@ -209,6 +209,7 @@ def build_tree(
         publisher=publisher,
     )
     metrics.config_revision.set(int(snapshot.revision))
+    metrics.count_torrents_by(lambda: engine.handle.statistics().by_state)
     watcher = ConfigWatcher(config, snapshots, health=health, metrics=metrics)
     deps = ApiDeps(
         config=config,

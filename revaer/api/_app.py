@@ -10,6 +10,7 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from revaer.api._deps import ApiDeps
+from revaer.api._openapi import install_openapi
 from revaer.api._problem import problem_response
 from revaer.api._request import RequestIdMiddleware, current_request_id
 from revaer.api._routes_admin import admin_blueprint
@@ -26,7 +27,8 @@ _access = logger.bind(actor="access")
 
 def create_app(deps: ApiDeps) -> QuartTrio:
     """Build the Quart-Trio app for ``deps``; serve it with ``serve_http``."""
-    app = QuartTrio("revaer")
+    # No static folder: every route is in the API's route map (and its auth table test).
+    app = QuartTrio("revaer", static_folder=None)
     app.config.update(
         MAX_CONTENT_LENGTH=deps.max_body_bytes,
         # Errors are rendered by our handlers, never by Quart's debug pages.
@@ -38,6 +40,7 @@ def create_app(deps: ApiDeps) -> QuartTrio:
     app.register_blueprint(admin_blueprint(deps))
     app.register_blueprint(events_blueprint(deps))
     app.register_blueprint(torrents_blueprint(deps))
+    install_openapi(app, version=deps.version)
 
     @app.before_request
     async def _start_timer() -> None:
@@ -48,8 +51,10 @@ def create_app(deps: ApiDeps) -> QuartTrio:
         route = request.url_rule.rule if request.url_rule is not None else "unmatched"
         started = getattr(g, "started", None)
         elapsed = time.perf_counter() - started if started is not None else 0.0
-        deps.metrics.http_requests_total.labels(route=route, code=str(response.status_code)).inc()
-        deps.metrics.http_request_seconds.labels(route=route).observe(elapsed)
+        method = request.method
+        code = str(response.status_code)
+        deps.metrics.http_requests_total.labels(route=route, method=method, code=code).inc()
+        deps.metrics.http_request_seconds.labels(route=route, method=method).observe(elapsed)
         key_id = getattr(g, "key_id", None)
         _access.info(
             "{} {} {} {:.1f} ms",

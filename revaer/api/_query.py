@@ -1,8 +1,8 @@
 """Query-string and header parameters: comma lists, ids, numbers; each problem names its field.
 
 Pointers for parameters outside the body name the parameter: ``/limit`` for ``?limit=``,
-``/Last-Event-ID`` for that header. Unknown query parameters are ignored (browsers and
-proxies add cache-busters).
+``/Last-Event-ID`` for that header. An unknown parameter is refused like an unknown body
+field: a typo (``?stat=``) must not silently list everything.
 """
 
 from __future__ import annotations
@@ -32,9 +32,15 @@ def parse_uuid(value: str) -> str:
 class QueryReader:
     """Reads parameters, collecting every problem; ``done`` raises them all at once."""
 
-    def __init__(self, args: MultiDict[str, str]) -> None:
+    def __init__(self, args: MultiDict[str, str], known: Collection[str]) -> None:
         self._args = args
-        self.problems: list[InvalidParam] = []
+        self.problems: list[InvalidParam] = [
+            InvalidParam(
+                pointer=pointer(name), message=f"unknown parameter (known: {', '.join(known)})"
+            )
+            for name in args
+            if name not in known
+        ]
 
     def _raw(self, name: str) -> str | None:
         values = self._args.getlist(name)

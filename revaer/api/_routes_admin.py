@@ -6,10 +6,19 @@ from typing import Any
 
 from quart import Blueprint, Response, request
 
+from revaer.api import _examples as ex
 from revaer.api._deps import ApiDeps
+from revaer.api._openapi import documented
 from revaer.api._problem import json_response
 from revaer.api._request import authenticate, current_request_id, read_json, require_loopback
-from revaer.api.models import SETUP_TOKEN_HEADER
+from revaer.api.models import (
+    SETUP_TOKEN_HEADER,
+    SettingsChangesetDoc,
+    SettingsPatchResponse,
+    SetupCompleteResponse,
+    SetupStartRequest,
+    SetupStartResponse,
+)
 from revaer.config import (
     DEFAULT_TOKEN_TTL,
     MAX_TOKEN_TTL,
@@ -58,7 +67,17 @@ def admin_blueprint(deps: ApiDeps) -> Blueprint:
         require_loopback()
 
     @bp.post("/setup/start")
+    @documented(
+        request=SetupStartRequest,
+        responses={201: SetupStartResponse},
+        auth="none",
+        problems=(403, 409),
+        body_optional=True,
+        request_example={"issued_by": "ansible", "ttl_seconds": 900},
+        response_examples={201: ex.SETUP_START},
+    )
     async def setup_start() -> Response:
+        """Issue the one-time setup token (loopback callers, setup mode only)."""
         refuse_unless_setup()
         issued_by, ttl = _setup_start_body(await read_json(required=False))
         token = await deps.setup.start(issued_by=issued_by, ttl_seconds=ttl)
@@ -67,7 +86,19 @@ def admin_blueprint(deps: ApiDeps) -> Blueprint:
         )
 
     @bp.post("/setup/complete")
+    @documented(
+        request=SettingsChangesetDoc,
+        responses={200: SetupCompleteResponse},
+        auth="setup_token",
+        problems=(401, 403, 409),
+        request_example={
+            "engine_profile": {"download_root": "/srv/revaer/downloads"},
+            "api_keys": [{"op": "upsert", "key_id": "admin", "label": "bootstrap"}],
+        },
+        response_examples={200: ex.SETUP_COMPLETE},
+    )
     async def setup_complete() -> Response:
+        """Apply the first settings, activate the instance, and issue the first API key."""
         refuse_unless_setup()
         body = await read_json()
         result = await deps.setup.complete(
@@ -77,7 +108,15 @@ def admin_blueprint(deps: ApiDeps) -> Blueprint:
         return json_response({**result.change.snapshot.to_json(), "api_key": result.api_key})
 
     @bp.patch("/settings")
+    @documented(
+        request=SettingsChangesetDoc,
+        responses={200: SettingsPatchResponse},
+        problems=(503,),
+        request_example={"engine_profile": {"max_download_bps": 10485760}},
+        response_examples={200: ex.SETTINGS_PATCH},
+    )
     async def patch_settings() -> Response:
+        """Change settings (a partial document); omitted fields stay as they are."""
         key = await authenticate(deps.verifier)
         if deps.snapshots.value.mode != "active":
             raise Conflict("complete setup first")

@@ -6,8 +6,10 @@ from quart import Blueprint, Response, make_response, request
 
 from revaer.api._deps import ApiDeps
 from revaer.api._guard import operator
+from revaer.api._openapi import documented
 from revaer.api._query import QueryReader
 from revaer.api._sse import StreamSettings, event_stream
+from revaer.api.schemas import EventParams
 from revaer.events import EVENT_KINDS, EventFilter, TorrentState
 
 __all__ = ["LAST_EVENT_ID", "events_blueprint", "stream_request"]
@@ -19,7 +21,7 @@ _STATES = frozenset(s.value for s in TorrentState)
 
 def stream_request() -> tuple[EventFilter, int | None]:
     """The filters and the id to replay after, from the query and ``Last-Event-ID``."""
-    reader = QueryReader(request.args)
+    reader = QueryReader(request.args, EventParams.model_fields)
     wanted = EventFilter(
         torrents=reader.uuids("torrent"),
         kinds=reader.choices("event", EVENT_KINDS),
@@ -40,6 +42,7 @@ def events_blueprint(deps: ApiDeps) -> Blueprint:
     """The event stream routes."""
     bp = Blueprint("events", __name__)
 
+    @documented(query=EventParams, responses={200: None}, stream=True, problems=(422,))
     async def events() -> Response:
         """Stream events (Server-Sent Events), replaying from ``Last-Event-ID``.
 

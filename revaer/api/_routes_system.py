@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import asdict
 from typing import Any
 
 import trio
-from quart import Blueprint, Response
+from quart import Blueprint, Response, current_app
 
+from revaer.api import _examples as ex
 from revaer.api._deps import ApiDeps
+from revaer.api._openapi import documented
 from revaer.api._problem import json_response
+from revaer.api.models import ConfigSnapshotDoc, HealthDoc, HealthFullDoc
 from revaer.errors import RevaerError
 from revaer.runtime import HealthState
 
@@ -27,7 +32,11 @@ def system_blueprint(deps: ApiDeps) -> Blueprint:
         return db is None or db.state is HealthState.OK
 
     @bp.get("/health")
+    @documented(
+        responses={200: HealthDoc, 503: HealthDoc}, auth="none", response_examples={200: ex.HEALTH}
+    )
     async def health() -> Response:
+        """Readiness: cheap, no I/O; 503 while the database is unreachable."""
         # Readiness: cheap, no I/O. 503 when the database is down so orchestrators notice.
         snap = deps.snapshots.value
         degraded = deps.health.snapshot().degraded
@@ -42,7 +51,11 @@ def system_blueprint(deps: ApiDeps) -> Blueprint:
         return json_response(body, 200 if database_ok else 503)
 
     @bp.get("/health/full")
+    @documented(
+        responses={200: HealthFullDoc}, auth="none", response_examples={200: ex.HEALTH_FULL}
+    )
     async def health_full() -> Response:
+        """Everything the daemon knows about its health: components, engine, journal, streams."""
         snap = deps.snapshots.value
         health = deps.health.snapshot()
         database: dict[str, Any] = {"status": "ok"}
@@ -65,6 +78,9 @@ def system_blueprint(deps: ApiDeps) -> Blueprint:
             "degraded": list(health.degraded),
             "database": database,
             "config_watcher": watcher,
+            "engine": _engine(deps),
+            "journal": asdict(deps.journal.statistics()),
+            "sse": _streams(deps),
             "components": components,
             "actor_restarts": {c.name: c.restarts for c in health.components},
             "metrics": _counters(deps),
@@ -72,16 +88,54 @@ def system_blueprint(deps: ApiDeps) -> Blueprint:
         return json_response(body)
 
     @bp.get("/metrics")
+    @documented(responses={200: None}, auth="none", text=True)
     async def metrics() -> Response:
+        """Prometheus metrics (see docs/operations.md for the list)."""
         return Response(
             deps.metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8"
         )
 
     @bp.get("/.well-known/revaer.json")
+    @documented(
+        responses={200: ConfigSnapshotDoc}, auth="none", response_examples={200: ex.SNAPSHOT}
+    )
     async def well_known() -> Response:
+        """The configuration snapshot and its revision (no secrets, no key hashes)."""
         return json_response(deps.snapshots.value.to_json())
 
+    document: list[bytes] = []
+
+    @bp.get("/docs/openapi.json")
+    @documented(responses={200: None}, auth="none")
+    async def openapi() -> Response:
+        """This API's OpenAPI 3.1 document (also checked in as docs/api/openapi.json)."""
+        if not document:
+            schema = current_app.extensions["QUART_SCHEMA"].openapi_provider.schema()
+            document.append(json.dumps(schema, indent=2, sort_keys=False).encode())
+        return Response(document[0], content_type="application/json")
+
     return bp
+
+
+def _engine(deps: ApiDeps) -> dict[str, Any]:
+    stats = deps.engine.statistics()
+    return {
+        "running": stats.running,
+        "torrents": stats.torrents,
+        "by_state": stats.by_state,
+        "command_queue": stats.queued,
+        "catalog": asdict(deps.catalog.statistics()),
+    }
+
+
+def _streams(deps: ApiDeps) -> dict[str, Any]:
+    bus = deps.bus.statistics()
+    return {
+        "subscribers": bus.subscribers,
+        "open_streams": deps.streams.open_streams,
+        "dropped_subscribers": bus.dropped_subscribers,
+        "last_event_id": bus.last_id,
+    }
 
 
 def _counters(deps: ApiDeps) -> dict[str, float]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import uuid
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
@@ -13,6 +14,7 @@ import trio
 from pydantic import ValidationError
 from quart import Blueprint, Response, request
 
+from revaer.api import _examples as ex
 from revaer.api._body import problems_of, read_form, read_model, read_object, validate_data
 from revaer.api._deps import ApiDeps
 from revaer.api._guard import operator
@@ -25,10 +27,24 @@ from revaer.api._listing import (
     list_page,
     matching,
 )
+from revaer.api._openapi import documented
 from revaer.api._problem import render_problem
 from revaer.api._query import QueryReader, parse_uuid
 from revaer.api._views import detail, summary
-from revaer.api.schemas import ACTION_MODELS, BulkActionRequest, SelectRequest, TorrentAddRequest
+from revaer.api.schemas import (
+    ACTION_MODELS,
+    ActionAccepted,
+    ActionRequest,
+    AddAccepted,
+    BulkActionRequest,
+    BulkResults,
+    ListParams,
+    RemoveParams,
+    SelectRequest,
+    TorrentAddRequest,
+    TorrentDetail,
+    TorrentList,
+)
 from revaer.errors import InvalidParam, NotFound, RevaerError, ValidationFailed, pointer
 from revaer.events import TorrentRecord
 from revaer.torrent import PRIORITY_NAMES, AddedTorrent, AddTorrent, EngineUnavailable, Inspected
@@ -46,11 +62,9 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
     return Response(_ENCODER.encode(body), status=status, content_type=_JSON, headers=headers)
 
 
-def _torrent_id(value: str) -> str:
-    try:
-        return parse_uuid(value)
-    except ValueError:
-        raise NotFound(f"no torrent {value!r}: torrent ids are UUIDs") from None
+def _torrent_id(value: str | uuid.UUID) -> str:
+    # The route's uuid converter already refused anything else (a 404 from routing).
+    return str(value) if isinstance(value, uuid.UUID) else parse_uuid(value)
 
 
 def _peer(value: str) -> tuple[str, int]:
@@ -164,9 +178,10 @@ def _problem_doc(error: RevaerError) -> dict[str, Any]:
 
 
 def _list_query(codec: CursorCodec) -> ListQuery:
-    reader = QueryReader(request.args)
+    reader = QueryReader(request.args, ListParams.model_fields)
     limit = reader.integer("limit", low=1, high=200, default=50)
-    sort_raw = (reader.text("sort") or "added_at").strip().lower()
+    given_sort = reader.text("sort")
+    sort_raw = "added_at" if given_sort is None else given_sort.strip().lower()
     descending = sort_raw.startswith("-")
     sort = sort_raw.removeprefix("-")
     if sort not in SORTS:
@@ -215,12 +230,19 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
     codec = CursorCodec(deps.cursor_key)
     engine = deps.engine
 
-    def record_of(torrent_id: str) -> TorrentRecord:
+    def record_of(torrent_id: uuid.UUID) -> TorrentRecord:
         record = deps.catalog.get(_torrent_id(torrent_id))
         if record is None:
             raise NotFound(f"no torrent {torrent_id}")
         return record
 
+    @documented(
+        request=TorrentAddRequest,
+        form=TorrentAddRequest,
+        responses={202: AddAccepted},
+        problems=(409, 503),
+        response_examples={202: ex.ADDED},
+    )
     async def add_torrents() -> Response:
         """Add torrents: a magnet, a base64 .torrent, or `multipart/form-data` files.
 
@@ -254,6 +276,12 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
         }
         return _json(body, 202, {"location": f"/v1/torrents/{accepted[0].torrent_id}"})
 
+    @documented(
+        query=ListParams,
+        responses={200: TorrentList},
+        problems=(422,),
+        response_examples={200: ex.LIST},
+    )
     async def list_torrents() -> Response:
         """List torrents, a page at a time, filtered and sorted.
 
@@ -275,7 +303,8 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
             )
         return _json({"torrents": [summary(r) for r in records], "next": cursor}, 200, headers)
 
-    async def get_torrent(torrent_id: str) -> Response:
+    @documented(responses={200: TorrentDetail}, problems=(404,), response_examples={200: ex.DETAIL})
+    async def get_torrent(torrent_id: uuid.UUID) -> Response:
         """One torrent: the summary plus files, trackers, pieces, selection and FsOps status.
 
         Live fields (per-file progress, tracker status, pieces, connections) come from the
@@ -291,7 +320,13 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
                 inspected = None
         return _json(detail(record, inspected))
 
-    async def select_files(torrent_id: str) -> Response:
+    @documented(
+        request=SelectRequest,
+        responses={200: ActionAccepted},
+        problems=(404, 503),
+        response_examples={200: ex.ACCEPTED | {"action": "select"}},
+    )
+    async def select_files(torrent_id: uuid.UUID) -> Response:
         """Change the file selection: include/exclude globs, skip_fluff, per-file priorities."""
         await operator(deps)
         body = await read_model(SelectRequest)
@@ -374,7 +409,14 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
             )
         return validate_data(model, msgspec.json.encode(doc))
 
-    async def action(torrent_id: str) -> Response:
+    @documented(
+        request=ActionRequest,
+        responses={200: ActionAccepted},
+        problems=(404, 503),
+        request_example=ex.ACTION,
+        response_examples={200: ex.ACCEPTED},
+    )
+    async def action(torrent_id: uuid.UUID) -> Response:
         """Act on a torrent: `type` is pause, resume, remove, reannounce, recheck,
         sequential, rate, move, tags or peers (see the body schema for each one's fields)."""
         await operator(deps)
@@ -383,6 +425,12 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
         await act(record, parsed)
         return _json({"torrent_id": record.torrent_id, "action": parsed.type})
 
+    @documented(
+        request=BulkActionRequest,
+        responses={200: BulkResults},
+        problems=(503,),
+        response_examples={200: ex.BULK},
+    )
     async def bulk_action() -> Response:
         """One action for many torrents, by `ids` or by `filter`; a result per torrent."""
         await operator(deps)
@@ -436,11 +484,17 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
                 nursery.start_soon(one, index, torrent_id)
         return _json({"action": body.action.type, "results": results})
 
-    async def admin_remove(torrent_id: str) -> Response:
+    @documented(
+        query=RemoveParams,
+        responses={200: ActionAccepted},
+        problems=(404, 422, 503),
+        response_examples={200: ex.ACCEPTED | {"action": "remove"}},
+    )
+    async def admin_remove(torrent_id: uuid.UUID) -> Response:
         """Remove a torrent (`?delete_data=true` deletes its files too)."""
         await operator(deps)
         record = record_of(torrent_id)
-        reader = QueryReader(request.args)
+        reader = QueryReader(request.args, RemoveParams.model_fields)
         flag = (reader.text("delete_data") or "false").lower()
         if flag not in ("true", "false", "1", "0"):
             reader.problems.append(
@@ -453,13 +507,15 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
     bp.add_url_rule("/v1/torrents", "add", add_torrents, methods=["POST"])
     bp.add_url_rule("/v1/torrents", "list", list_torrents, methods=["GET"])
     bp.add_url_rule("/v1/torrents/actions", "bulk_action", bulk_action, methods=["POST"])
-    bp.add_url_rule("/v1/torrents/<torrent_id>", "get", get_torrent, methods=["GET"])
-    bp.add_url_rule("/v1/torrents/<torrent_id>/select", "select", select_files, methods=["POST"])
-    bp.add_url_rule("/v1/torrents/<torrent_id>/action", "action", action, methods=["POST"])
+    bp.add_url_rule("/v1/torrents/<uuid:torrent_id>", "get", get_torrent, methods=["GET"])
+    bp.add_url_rule(
+        "/v1/torrents/<uuid:torrent_id>/select", "select", select_files, methods=["POST"]
+    )
+    bp.add_url_rule("/v1/torrents/<uuid:torrent_id>/action", "action", action, methods=["POST"])
     bp.add_url_rule("/admin/torrents", "admin_list", list_torrents, methods=["GET"])
     bp.add_url_rule("/admin/torrents", "admin_add", add_torrents, methods=["POST"])
-    bp.add_url_rule("/admin/torrents/<torrent_id>", "admin_get", get_torrent, methods=["GET"])
+    bp.add_url_rule("/admin/torrents/<uuid:torrent_id>", "admin_get", get_torrent, methods=["GET"])
     bp.add_url_rule(
-        "/admin/torrents/<torrent_id>", "admin_remove", admin_remove, methods=["DELETE"]
+        "/admin/torrents/<uuid:torrent_id>", "admin_remove", admin_remove, methods=["DELETE"]
     )
     return bp

@@ -6,7 +6,10 @@ the OpenAPI export) read one definition. The CLI imports only this module from `
 
 from __future__ import annotations
 
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired
+
+# pydantic (OpenAPI) reads these on Python 3.11 only from typing_extensions.
+from typing_extensions import TypedDict
 
 __all__ = [
     "API_KEY_HEADER",
@@ -16,6 +19,8 @@ __all__ = [
     "ApiKeyChange",
     "ApiKeyView",
     "ConfigSnapshotDoc",
+    "HealthDoc",
+    "HealthFullDoc",
     "InvalidParamDoc",
     "ProblemDoc",
     "RateLimitDoc",
@@ -135,3 +140,33 @@ class SettingsPatchResponse(ConfigSnapshotDoc):
     """The snapshot after a patch, plus secrets of keys the patch created (shown once)."""
 
     issued_api_keys: list[str]
+
+
+class HealthDoc(TypedDict):
+    """``GET /health``: cheap readiness; 503 when the database is unreachable."""
+
+    status: Literal["ok", "degraded"]
+    mode: Literal["setup", "active"]
+    revision: int
+    database: Literal["ok", "unavailable"]
+    degraded: list[str]
+
+
+class HealthFullDoc(TypedDict):
+    """``GET /health/full``: every component, the engine, the journal, streams and counters."""
+
+    status: Literal["ok", "degraded"]
+    mode: Literal["setup", "active"]
+    revision: int
+    build_sha: str
+    version: str
+    uptime_seconds: float
+    degraded: list[str]
+    database: dict[str, Any]
+    config_watcher: dict[str, Any]
+    engine: dict[str, Any]
+    journal: dict[str, Any]
+    sse: dict[str, Any]
+    components: dict[str, Any]
+    actor_restarts: dict[str, int]
+    metrics: dict[str, float]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, StringConstraints
 
 from revaer.torrent import PRIORITY_NAMES, control_character
 from revaer.torrent.limits import (
@@ -31,17 +31,21 @@ __all__ = [
     "ACTION_MODELS",
     "MAX_PEERS",
     "ActionAccepted",
+    "ActionRequest",
     "AddAccepted",
     "AddedItem",
     "BulkActionRequest",
     "BulkActionResult",
     "BulkResults",
+    "EventParams",
     "FileDetail",
     "FsopsStatus",
+    "ListParams",
     "Pieces",
     "PriorityChange",
     "Problem",
     "RejectedItem",
+    "RemoveParams",
     "SelectRequest",
     "Selection",
     "TorrentAddRequest",
@@ -434,3 +438,43 @@ class TorrentDetail(TorrentSummary):
     paused: bool | None
     fsops: FsopsStatus | None
     live: bool = Field(description="Whether the engine answered (else live fields are null).")
+
+
+class ActionRequest(RootModel[Action]):
+    """An action on one torrent; `type` selects the fields."""
+
+
+class ListParams(BaseModel):
+    """Query parameters of the torrent list (comma lists are any-of, case-insensitive)."""
+
+    limit: int | None = Field(default=None, ge=1, le=200, description="Page size (default 50).")
+    cursor: str | None = Field(default=None, description="`next` of the previous page.")
+    sort: (
+        Literal[
+            "added_at", "-added_at", "name", "-name", "progress", "-progress", "size", "-size",
+            "state", "-state",
+        ]
+        | None
+    ) = Field(default=None, description="Order (default `added_at`); `-` reverses.")  # fmt: skip
+    state: str | None = Field(default=None, description="States, e.g. `downloading,seeding`.")
+    tracker: str | None = Field(default=None, description="Parts of tracker URLs.")
+    extension: str | None = Field(default=None, description="File extensions, e.g. `mkv,iso`.")
+    tags: str | None = Field(default=None, description="Tags (any of them).")
+    name: str | None = Field(default=None, description="Parts of the name.")
+
+
+class EventParams(BaseModel):
+    """Query parameters of the event stream (comma lists, case-insensitive)."""
+
+    torrent: str | None = Field(default=None, description="Torrent ids (UUIDs).")
+    event: str | None = Field(default=None, description="Event kinds, e.g. `state_changed`.")
+    state: str | None = Field(default=None, description="Torrent states the events carry.")
+    since: int | None = Field(
+        default=None, ge=0, description="Replay after this id (like `Last-Event-ID`)."
+    )
+
+
+class RemoveParams(BaseModel):
+    """Query parameters of `DELETE /admin/torrents/{torrent_id}`."""
+
+    delete_data: bool | None = Field(default=None, description="Delete the downloaded files.")

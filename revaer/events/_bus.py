@@ -61,7 +61,7 @@ class _Settable(Protocol):
 class BusMetrics(Protocol):
     """The metrics the bus reports into (prometheus-client shaped; ``revaer.telemetry.Metrics``).
 
-    ``events_emitted_total`` is a counter labelled ``type`` (the event kind);
+    ``events_emitted_total`` is a counter labelled ``kind``;
     ``sse_subscribers`` and ``event_queue_depth`` are gauges.
     """
 
@@ -322,7 +322,7 @@ class EventBus:
             self._dropped += 1
             _log.warning("dropped a subscriber that fell behind at event {}", event.id)
         if self._metrics is not None:
-            self._metrics.events_emitted_total.labels(type=event.kind).inc()
+            self._metrics.events_emitted_total.labels(kind=event.kind).inc()
             self._metrics.event_queue_depth.set(
                 max((sub.queue_depth for sub in self._subscribers), default=0)
             )

@@ -7,6 +7,8 @@ and a test keeps the two equal.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -16,14 +18,39 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 __all__ = ["Metrics"]
+
+_NS = "revaer"
+
+
+class _TorrentStates(Collector):
+    """``revaer_active_torrents{state}``: torrents in the session per state, read at scrape."""
+
+    def __init__(self) -> None:
+        self.counts: Callable[[], Mapping[str, int]] = dict
+
+    def describe(self) -> Iterable[Metric]:
+        return [self._family()]
+
+    def collect(self) -> Iterable[Metric]:
+        family = self._family()
+        for state, count in sorted(self.counts().items()):
+            family.add_metric([state], count)
+        return [family]
+
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            f"{_NS}_active_torrents", "Torrents in the session, by state", labels=["state"]
+        )
+
 
 # ``*_created`` series double every counter and histogram and no dashboard reads them. The
 # switch is process-wide in prometheus_client; Revaer exports only from its own registries.
 disable_created_metrics()  # type: ignore[no-untyped-call]
-
-_NS = "revaer"
 
 
 class Metrics:
@@ -36,15 +63,15 @@ class Metrics:
         ProcessCollector(namespace=_NS, registry=r)
         self.http_requests_total = Counter(
             "http_requests_total",
-            "HTTP requests by route and status",
-            ["route", "code"],
+            "HTTP requests by route template, method and status",
+            ["route", "method", "code"],
             namespace=_NS,
             registry=r,
         )
         self.http_request_seconds = Histogram(
             "http_request_duration_seconds",
-            "HTTP request handling time",
-            ["route"],
+            "HTTP request handling time (until the response starts)",
+            ["route", "method"],
             namespace=_NS,
             registry=r,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
@@ -71,7 +98,7 @@ class Metrics:
         self.events_emitted_total = Counter(
             "events_emitted_total",
             "Events published on the bus, by kind",
-            ["type"],
+            ["kind"],
             namespace=_NS,
             registry=r,
         )
@@ -87,12 +114,8 @@ class Metrics:
             namespace=_NS,
             registry=r,
         )
-        self.active_torrents = Gauge(
-            "active_torrents",
-            "Torrents checking, fetching metadata, downloading or seeding",
-            namespace=_NS,
-            registry=r,
-        )
+        self._torrent_states = _TorrentStates()
+        r.register(self._torrent_states)
         self.engine_payload_bytes_total = Counter(
             "engine_payload_bytes_total",
             "Payload bytes moved by the engine, by direction (download, upload)",
@@ -117,6 +140,10 @@ class Metrics:
         # Both directions exist from the start, so a dashboard's rate() has a series at 0.
         self.downloaded_bytes = self.engine_payload_bytes_total.labels(direction="download")
         self.uploaded_bytes = self.engine_payload_bytes_total.labels(direction="upload")
+
+    def count_torrents_by(self, counts: Callable[[], Mapping[str, int]]) -> None:
+        """Where ``revaer_active_torrents{state}`` is read from, at each scrape."""
+        self._torrent_states.counts = counts
 
     def render(self) -> bytes:
         """The text exposition format for ``GET /metrics``."""

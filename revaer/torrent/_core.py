@@ -211,8 +211,6 @@ class SessionCore:
         if active and not was_active:
             self.became_active.set()
             self.became_active = trio.Event()
-        if self._metrics is not None:
-            self._metrics.active_torrents.set(active)
 
     async def post_adds(self, adds: Sequence[tuple[AddParams, TorrentMeta]]) -> None:
         """Hand torrents to libtorrent, as stored in ``meta``, in one call (answered by

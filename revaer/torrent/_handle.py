@@ -7,7 +7,7 @@ the actor, a big .torrent is parsed in parallel with other work); the actor does
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import trio
@@ -69,6 +69,9 @@ class HandleStatistics:
     running: bool
     queued: int
     """Commands (and internal messages) waiting in the session's inbox."""
+    torrents: int = 0
+    by_state: dict[str, int] = field(default_factory=dict)
+    """Torrents per published state (``unknown`` before the first status)."""
 
 
 # Parsing a typical .torrent takes tens of microseconds, far less than a thread round trip;
@@ -107,7 +110,17 @@ class EngineHandle:
         """Whether the engine runs, and how much waits for it."""
         inbox = self._state.inbox
         queued = inbox.statistics().current_buffer_used if inbox is not None else 0
-        return HandleStatistics(running=self.running, queued=queued)
+        by_state = {
+            (state.value if state is not None else "unknown"): count
+            for state, count in self._state.by_state.items()
+            if count > 0
+        }
+        return HandleStatistics(
+            running=self.running,
+            queued=queued,
+            torrents=len(self._state.entries),
+            by_state=by_state,
+        )
 
     async def call(self, command: Command) -> Any:
         """Send ``command`` and wait for its outcome; commands are never dropped silently.

@@ -250,7 +250,7 @@ class FakeCounter:
     counts: Counter[str] = field(default_factory=Counter)
 
     def labels(self, **labels: str) -> FakeCounterChild:
-        return FakeCounterChild(self, labels["type"])
+        return FakeCounterChild(self, labels["kind"])
 
 
 @dataclass

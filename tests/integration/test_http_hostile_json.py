@@ -40,7 +40,7 @@ class JsonRoute:
 
     @property
     def path(self) -> str:
-        return self.rule.replace("<torrent_id>", SOME_ID)
+        return self.rule.replace("<uuid:torrent_id>", SOME_ID)
 
 
 SOME_ID = "6f1c3a52-0d7e-4b8e-9a41-2f5c7d9e0b13"
@@ -83,11 +83,14 @@ ROUTES = [
         ),
     ),
     JsonRoute(
-        "POST", "/v1/torrents/<torrent_id>/select", False, lambda v: b'{"include": [' + v + b"]}"
+        "POST",
+        "/v1/torrents/<uuid:torrent_id>/select",
+        False,
+        lambda v: b'{"include": [' + v + b"]}",
     ),
     JsonRoute(
         "POST",
-        "/v1/torrents/<torrent_id>/action",
+        "/v1/torrents/<uuid:torrent_id>/action",
         False,
         lambda v: b'{"type": "move", "download_dir": ' + v + b"}",
     ),

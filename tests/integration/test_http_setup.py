@@ -223,7 +223,7 @@ async def test_request_ids_health_and_metrics(live: RunningDaemon) -> None:
     assert set(full["components"]) >= {"database", "config_watcher", "http"}
     assert full["degraded"] == []
     metrics = (await client.get("/metrics")).text
-    assert 'revaer_http_requests_total{code="200",route="/health"}' in metrics
+    assert 'revaer_http_requests_total{code="200",method="GET",route="/health"}' in metrics
     assert "revaer_config_watch_latency_seconds_bucket" in metrics
 
 
