@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import hashlib
-import heapq
 import hmac
-from collections.abc import Callable, Iterable, Iterator
+import re
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
@@ -86,7 +88,8 @@ class TorrentMatch:
 class _Keys:
     record: TorrentRecord
     name: str
-    trackers: tuple[str, ...]
+    trackers: str
+    """Every tracker URL, lower-cased, one per line (one regex search covers them all)."""
     extensions: frozenset[str]
     tags: frozenset[str]
 
@@ -103,7 +106,7 @@ class _KeyCache:
             keys = _Keys(
                 record=record,
                 name=record.name.casefold(),
-                trackers=tuple(t.casefold() for t in record.trackers),
+                trackers="\n".join(t.casefold() for t in record.trackers),
                 extensions=frozenset(
                     PurePosixPath(f.path).suffix.lstrip(".").casefold() for f in record.files
                 ),
@@ -119,26 +122,40 @@ _CACHE_LIMIT = 200_000
 _CACHE = _KeyCache()
 
 
-def _passes(match: TorrentMatch, record: TorrentRecord) -> bool:
-    if match.states is not None and record.state.value not in match.states:
-        return False
-    if all(v is None for v in (match.trackers, match.extensions, match.tags, match.names)):
-        return True
-    keys = _CACHE.of(record)
-    if match.tags is not None and match.tags.isdisjoint(keys.tags):
-        return False
-    if match.extensions is not None and match.extensions.isdisjoint(keys.extensions):
-        return False
-    if match.names is not None and not any(n in keys.name for n in match.names):
-        return False
-    return match.trackers is None or any(
-        fragment in tracker for fragment in match.trackers for tracker in keys.trackers
-    )
+Predicate = Callable[[TorrentRecord], bool]
+
+
+def _predicate(match: TorrentMatch) -> Predicate | None:
+    """One test per filter, built once per request (None: everything passes)."""
+    keys_of = _CACHE.of
+    checks: list[Predicate] = []
+    if match.states is not None:
+        states = match.states
+        checks.append(lambda r: r.state in states)  # StrEnum members hash as their values
+    if match.names is not None:
+        names = re.compile("|".join(re.escape(n) for n in match.names))
+        checks.append(lambda r: names.search(keys_of(r).name) is not None)
+    if match.tags is not None:
+        tags = match.tags
+        checks.append(lambda r: not tags.isdisjoint(keys_of(r).tags))
+    if match.extensions is not None:
+        extensions = match.extensions
+        checks.append(lambda r: not extensions.isdisjoint(keys_of(r).extensions))
+    if match.trackers is not None:
+        trackers = re.compile("|".join(re.escape(t) for t in match.trackers))
+        checks.append(lambda r: trackers.search(keys_of(r).trackers) is not None)
+    if not checks:
+        return None
+    if len(checks) == 1:
+        return checks[0]
+    return lambda r: all(check(r) for check in checks)
 
 
 def matching(catalog: TorrentCatalog, match: TorrentMatch) -> Iterator[TorrentRecord]:
     """Every record ``match`` lets through, oldest first."""
-    return (r for r in catalog.all() if _passes(match, r))
+    passes = _predicate(match)
+    records = catalog.all()
+    return iter(records) if passes is None else (r for r in records if passes(r))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -178,7 +195,7 @@ class CursorCodec:
         return base64.urlsafe_b64encode(mac + body).decode().rstrip("=")
 
     def decode(self, query: ListQuery, cursor: str) -> CursorKey:
-        """The position in ``cursor``; 422 at ``/cursor`` when it is not one of ours for this
+        """The position in ``cursor``; 422 at ``/query/cursor`` when it is not one of ours for this
         query."""
         try:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
@@ -201,7 +218,7 @@ class CursorCodec:
 
 
 def _bad_cursor(message: str) -> ValidationFailed:
-    return ValidationFailed([InvalidParam(pointer="/cursor", message=message)])
+    return ValidationFailed([InvalidParam(pointer="/query/cursor", message=message)])
 
 
 def list_page(
@@ -223,28 +240,64 @@ def _added_order(catalog: TorrentCatalog, query: ListQuery, wanted: int) -> list
     after = None
     if query.after is not None:
         after = (_EPOCH + _MICROSECOND * int(query.after.value), query.after.torrent_id)
-    if query.match.empty:
+    passes = _predicate(query.match)
+    if passes is None:
         return catalog.page(after, wanted)
     out: list[TorrentRecord] = []
     for record in catalog.page_iter(after):
-        if _passes(query.match, record):
+        if passes(record):
             out.append(record)
             if len(out) >= wanted:
                 break
     return out
 
 
+_Order = tuple[list[tuple[Any, str]], list[TorrentRecord]]
+
+
+class _SortedCache:
+    """The last few sorted orders, valid while the catalog does not change.
+
+    A walk through 10,000 torrents by name then sorts once, not once per page; any change to
+    the catalog (a progress update included) makes the next page sort again.
+    """
+
+    def __init__(self, size: int = 8) -> None:
+        self._size = size
+        self._entries: OrderedDict[
+            tuple[Any, ...], tuple[list[tuple[Any, str]], list[TorrentRecord]]
+        ]
+        self._entries = OrderedDict()
+
+    def order(self, catalog: TorrentCatalog, query: ListQuery) -> _Order:
+        """(keys ascending, records in the same order) for ``query``'s sort and filter."""
+        ident = (catalog.version, len(catalog), query.sort, query.match.digest())
+        entry = self._entries.get(ident)
+        if entry is None:
+            key = SORTS[query.sort]
+            keyed = sorted(
+                ((key(r), r.torrent_id, r) for r in matching(catalog, query.match)), key=_sort_key
+            )
+            entry = ([(k, i) for k, i, _ in keyed], [r for _, _, r in keyed])
+            self._entries[ident] = entry
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return entry
+
+
+def _sort_key(keyed: tuple[Any, str, TorrentRecord]) -> tuple[Any, str]:
+    # (key, id) is unique: the record itself is never compared.
+    return keyed[0], keyed[1]
+
+
+_ORDERS = _SortedCache()
+
+
 def _sorted(catalog: TorrentCatalog, query: ListQuery, wanted: int) -> list[TorrentRecord]:
-    key = SORTS[query.sort]
-    candidates: Iterable[TorrentRecord] = (
-        catalog.all() if query.match.empty else matching(catalog, query.match)
-    )
-    keyed = ((key(r), r.torrent_id, r) for r in candidates)
-    if query.after is not None:
-        mark = (query.after.value, query.after.torrent_id)
-        if query.descending:
-            keyed = (k for k in keyed if (k[0], k[1]) < mark)
-        else:
-            keyed = (k for k in keyed if (k[0], k[1]) > mark)
-    pick = heapq.nlargest if query.descending else heapq.nsmallest
-    return [r for _, _, r in pick(wanted, keyed, key=lambda k: (k[0], k[1]))]
+    keys, records = _ORDERS.order(catalog, query)
+    mark = None if query.after is None else (query.after.value, query.after.torrent_id)
+    if query.descending:
+        end = len(keys) if mark is None else bisect.bisect_left(keys, mark)
+        return records[max(0, end - wanted) : end][::-1]
+    start = 0 if mark is None else bisect.bisect_right(keys, mark)
+    return records[start : start + wanted]

@@ -1,8 +1,9 @@
 """Query-string and header parameters: comma lists, ids, numbers; each problem names its field.
 
-Pointers for parameters outside the body name the parameter: ``/limit`` for ``?limit=``,
-``/Last-Event-ID`` for that header. An unknown parameter is refused like an unknown body
-field: a typo (``?stat=``) must not silently list everything.
+Pointers for parameters outside the body name where they are, as for the API key header:
+``/query/limit`` for ``?limit=``, ``/headers/last-event-id`` for that header. An unknown
+parameter is refused like an unknown body field: a typo (``?stat=``) must not silently list
+everything.
 """
 
 from __future__ import annotations
@@ -15,13 +16,18 @@ from werkzeug.datastructures import MultiDict
 
 from revaer.errors import InvalidParam, ValidationFailed, pointer
 
-__all__ = ["MAX_LIST_ITEMS", "QueryReader", "parse_uuid"]
+__all__ = ["MAX_LIST_ITEMS", "QueryReader", "parse_uuid", "query_pointer"]
 
 T = TypeVar("T")
 
 MAX_LIST_ITEMS = 1000
 """Items one comma list may hold."""
 _MAX_PARAM_LENGTH = 64 * 1024
+
+
+def query_pointer(name: str) -> str:
+    """The pointer of query parameter ``name``."""
+    return pointer("query", name)
 
 
 def parse_uuid(value: str) -> str:
@@ -36,7 +42,8 @@ class QueryReader:
         self._args = args
         self.problems: list[InvalidParam] = [
             InvalidParam(
-                pointer=pointer(name), message=f"unknown parameter (known: {', '.join(known)})"
+                pointer=query_pointer(name),
+                message=f"unknown parameter (known: {', '.join(known)})",
             )
             for name in args
             if name not in known
@@ -47,11 +54,13 @@ class QueryReader:
         if not values:
             return None
         if len(values) > 1:
-            self.problems.append(InvalidParam(pointer=pointer(name), message="given twice"))
+            self.problems.append(InvalidParam(pointer=query_pointer(name), message="given twice"))
             return None
         if len(values[0]) > _MAX_PARAM_LENGTH:
             self.problems.append(
-                InvalidParam(pointer=pointer(name), message=f"over {_MAX_PARAM_LENGTH} characters")
+                InvalidParam(
+                    pointer=query_pointer(name), message=f"over {_MAX_PARAM_LENGTH} characters"
+                )
             )
             return None
         return values[0]
@@ -91,18 +100,20 @@ class QueryReader:
         parts = [p.strip().lower() for p in raw.split(",")]
         if len(parts) > MAX_LIST_ITEMS:
             self.problems.append(
-                InvalidParam(pointer=pointer(name), message=f"at most {MAX_LIST_ITEMS} items")
+                InvalidParam(pointer=query_pointer(name), message=f"at most {MAX_LIST_ITEMS} items")
             )
             return None
         out: list[T] = []
         for part in parts:
             if not part:
-                self.problems.append(InvalidParam(pointer=pointer(name), message="empty item"))
+                self.problems.append(
+                    InvalidParam(pointer=query_pointer(name), message="empty item")
+                )
                 return None
             try:
                 out.append(parse(part))
             except ValueError as exc:
-                self.problems.append(InvalidParam(pointer=pointer(name), message=str(exc)))
+                self.problems.append(InvalidParam(pointer=query_pointer(name), message=str(exc)))
                 return None
         return out
 
@@ -111,7 +122,7 @@ class QueryReader:
         raw = self._raw(name)
         if raw is None:
             return default
-        return self.check_integer(pointer(name), raw, low=low, high=high)
+        return self.check_integer(query_pointer(name), raw, low=low, high=high)
 
     def check_integer(self, where: str, raw: str, *, low: int, high: int) -> int | None:
         """``raw`` as an integer within bounds, or a problem at ``where``."""

@@ -31,7 +31,7 @@ def stream_request() -> tuple[EventFilter, int | None]:
     header = request.headers.get(LAST_EVENT_ID)
     if header is not None and header.strip():
         # The header wins over ?since=: it is what a reconnecting EventSource sends.
-        after = reader.check_integer("/" + LAST_EVENT_ID, header, low=0, high=_MAX_ID)
+        after = reader.check_integer("/headers/last-event-id", header, low=0, high=_MAX_ID)
     else:
         after = reader.integer("since", low=0, high=_MAX_ID)
     reader.done()

@@ -30,7 +30,7 @@ from revaer.api._listing import (
 from revaer.api._openapi import documented
 from revaer.api._problem import render_problem
 from revaer.api._query import QueryReader, parse_uuid
-from revaer.api._views import detail, summary
+from revaer.api._views import detail, page_json
 from revaer.api.schemas import (
     ACTION_MODELS,
     ActionAccepted,
@@ -187,7 +187,7 @@ def _list_query(codec: CursorCodec) -> ListQuery:
     if sort not in SORTS:
         reader.problems.append(
             InvalidParam(
-                pointer="/sort",
+                pointer="/query/sort",
                 message=f"{sort_raw!r} is not one of {', '.join(SORTS)} (prefix - to reverse)",
             )
         )
@@ -301,7 +301,7 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
             headers["link"] = (
                 f'<{request.path}?{urlencode([*args, ("cursor", cursor)])}>; rel="next"'
             )
-        return _json({"torrents": [summary(r) for r in records], "next": cursor}, 200, headers)
+        return Response(page_json(records, cursor), content_type=_JSON, headers=headers)
 
     @documented(responses={200: TorrentDetail}, problems=(404,), response_examples={200: ex.DETAIL})
     async def get_torrent(torrent_id: uuid.UUID) -> Response:
@@ -498,7 +498,7 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
         flag = (reader.text("delete_data") or "false").lower()
         if flag not in ("true", "false", "1", "0"):
             reader.problems.append(
-                InvalidParam(pointer="/delete_data", message="must be true or false")
+                InvalidParam(pointer="/query/delete_data", message="must be true or false")
             )
         reader.done()
         await engine.remove(record.torrent_id, delete_data=flag in ("true", "1"))

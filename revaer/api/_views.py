@@ -5,10 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from revaer.events import TorrentRecord
 from revaer.torrent import Inspected
 
-__all__ = ["detail", "summary"]
+__all__ = ["detail", "page_json", "summary"]
+
+_ENCODER = msgspec.json.Encoder()
+# Records are immutable: a record object's summary is encoded once however often it is listed.
+_ENCODED: dict[str, tuple[TorrentRecord, bytes]] = {}
+_ENCODED_LIMIT = 200_000
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -41,6 +48,23 @@ def summary(r: TorrentRecord) -> dict[str, Any]:
         "completed_at": _iso(r.completed_at),
         "last_error": r.last_error,
     }
+
+
+def _encoded(r: TorrentRecord) -> bytes:
+    cached = _ENCODED.get(r.torrent_id)
+    if cached is not None and cached[0] is r:
+        return cached[1]
+    if len(_ENCODED) >= _ENCODED_LIMIT:
+        _ENCODED.clear()  # ids of removed torrents accumulate; start over
+    data = _ENCODER.encode(summary(r))
+    _ENCODED[r.torrent_id] = (r, data)
+    return data
+
+
+def page_json(records: list[TorrentRecord], next_cursor: str | None) -> bytes:
+    """A ``TorrentList`` body, from each record's cached encoding."""
+    parts = b",".join(_encoded(r) for r in records)
+    return b'{"torrents":[' + parts + b'],"next":' + _ENCODER.encode(next_cursor) + b"}"
 
 
 def detail(r: TorrentRecord, inspected: Inspected | None) -> dict[str, Any]:

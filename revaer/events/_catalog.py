@@ -289,6 +289,11 @@ class TorrentCatalog:
         for index in range(start, len(self._order)):
             yield records[self._order[index][1]]
 
+    @property
+    def version(self) -> int:
+        """Grows with every change of any record (a cache of a read is valid while it stays)."""
+        return self._changes.value
+
     def state_of(self, torrent_id: str) -> str | None:
         """The state of ``torrent_id`` (its value), or None when it is not in the catalog."""
         record = self._records.get(torrent_id)

@@ -106,12 +106,12 @@ async def test_bad_filters_are_422_naming_the_parameter(
 ) -> None:
     async with active_daemon(tmp_path, db_url) as daemon:
         cases = [
-            ({"torrent": "not-a-uuid"}, {}, "/torrent"),
-            ({"event": "progress,nope"}, {}, "/event"),
-            ({"state": "downloading,sleeping"}, {}, "/state"),
-            ({"since": "-1"}, {}, "/since"),
-            ({"since": "9" * 30}, {}, "/since"),
-            ({}, {"last-event-id": "abc"}, "/Last-Event-ID"),
+            ({"torrent": "not-a-uuid"}, {}, "/query/torrent"),
+            ({"event": "progress,nope"}, {}, "/query/event"),
+            ({"state": "downloading,sleeping"}, {}, "/query/state"),
+            ({"since": "-1"}, {}, "/query/since"),
+            ({"since": "9" * 30}, {}, "/query/since"),
+            ({}, {"last-event-id": "abc"}, "/headers/last-event-id"),
         ]
         for params, headers, where in cases:
             response = await daemon.api.get("/v1/events", params=params, headers=headers)

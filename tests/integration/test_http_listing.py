@@ -192,16 +192,16 @@ async def test_bad_paging_parameters_are_422_naming_the_parameter(
         assert cursor
         forged = cursor[:-4] + ("AAAA" if not cursor.endswith("AAAA") else "BBBB")
         cases = [
-            ({"limit": "0"}, "/limit"),
-            ({"limit": "201"}, "/limit"),
-            ({"limit": "ten"}, "/limit"),
-            ({"state": "sleeping"}, "/state"),
-            ({"sort": "colour"}, "/sort"),
-            ({"sort": "name", "cursor": forged}, "/cursor"),
-            ({"sort": "name", "cursor": cursor[:12]}, "/cursor"),  # truncated
-            ({"sort": "name", "cursor": "!!not base64!!"}, "/cursor"),
-            ({"sort": "size", "cursor": cursor}, "/cursor"),  # another order's cursor
-            ({"sort": "name", "state": "paused", "cursor": cursor}, "/cursor"),  # other filters
+            ({"limit": "0"}, "/query/limit"),
+            ({"limit": "201"}, "/query/limit"),
+            ({"limit": "ten"}, "/query/limit"),
+            ({"state": "sleeping"}, "/query/state"),
+            ({"sort": "colour"}, "/query/sort"),
+            ({"sort": "name", "cursor": forged}, "/query/cursor"),
+            ({"sort": "name", "cursor": cursor[:12]}, "/query/cursor"),  # truncated
+            ({"sort": "name", "cursor": "!!not base64!!"}, "/query/cursor"),
+            ({"sort": "size", "cursor": cursor}, "/query/cursor"),  # another order's cursor
+            ({"sort": "name", "state": "paused", "cursor": cursor}, "/query/cursor"),  # other filters
         ]
         for params, where in cases:
             problem = assert_problem(await daemon.api.get("/v1/torrents", params=params), 422)
