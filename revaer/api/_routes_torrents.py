@@ -47,7 +47,7 @@ from revaer.api.schemas import (
 )
 from revaer.errors import InvalidParam, NotFound, RevaerError, ValidationFailed, pointer
 from revaer.events import TorrentRecord
-from revaer.torrent import PRIORITY_NAMES, AddedTorrent, AddTorrent, EngineUnavailable, Inspected
+from revaer.torrent import AddedTorrent, AddTorrent, EngineUnavailable, Inspected
 from revaer.torrent.limits import MAX_METAINFO_BYTES
 
 __all__ = ["torrents_blueprint"]
@@ -216,14 +216,6 @@ def _list_query(codec: CursorCodec) -> ListQuery:
     return query
 
 
-def _priority(value: int | str, where: str) -> int:
-    if isinstance(value, str):
-        return PRIORITY_NAMES[value]
-    if not 0 <= value <= 7:
-        raise ValidationFailed([InvalidParam(pointer=where, message="must be 0 (skip) to 7")])
-    return value
-
-
 def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the routes, each small
     """``/v1/torrents*`` and the ``/admin/torrents*`` aliases."""
     bp = Blueprint("torrents", __name__)
@@ -342,9 +334,7 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
                     )
                 )
                 continue
-            priorities[change.index] = _priority(
-                change.priority, pointer("priorities", n, "priority")
-            )
+            priorities[change.index] = change.priority
         if problems:
             raise ValidationFailed(problems)
         await engine.select(

@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    RootModel,
+    StringConstraints,
+)
 
 from revaer.torrent import PRIORITY_NAMES, control_character
 from revaer.torrent.limits import (
@@ -89,7 +97,24 @@ Peer = Annotated[
 Rate = Annotated[
     int, Field(ge=0, le=MAX_RATE_BPS, description="Bytes per second; 0 or null: no cap.")
 ]
-Priority = int | Literal["skip", "low", "normal", "high"]
+
+
+def _priority(value: object) -> object:
+    # A name becomes its number before the integer check (strict mode takes no strings).
+    if isinstance(value, str):
+        if value not in PRIORITY_NAMES:
+            raise ValueError(f"must be one of {', '.join(PRIORITY_NAMES)} or 0 to 7")
+        return PRIORITY_NAMES[value]
+    return value
+
+
+Priority = Annotated[
+    int,
+    BeforeValidator(
+        _priority, json_schema_input_type=int | Literal["skip", "low", "normal", "high"]
+    ),
+    Field(ge=0, le=7),
+]
 
 
 class _Strict(BaseModel):

@@ -201,7 +201,10 @@ async def test_bad_paging_parameters_are_422_naming_the_parameter(
             ({"sort": "name", "cursor": cursor[:12]}, "/query/cursor"),  # truncated
             ({"sort": "name", "cursor": "!!not base64!!"}, "/query/cursor"),
             ({"sort": "size", "cursor": cursor}, "/query/cursor"),  # another order's cursor
-            ({"sort": "name", "state": "paused", "cursor": cursor}, "/query/cursor"),  # other filters
+            (
+                {"sort": "name", "state": "paused", "cursor": cursor},
+                "/query/cursor",
+            ),  # other filters
         ]
         for params, where in cases:
             problem = assert_problem(await daemon.api.get("/v1/torrents", params=params), 422)
