@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from loguru import logger
 from quart import Response, g, request
 from quart_trio import QuartTrio
+from quart_trio.wrappers import TrioRequest
 from werkzeug.exceptions import HTTPException
 
 from revaer.api._deps import ApiDeps
@@ -25,10 +27,31 @@ _log = logger.bind(actor="http")
 _access = logger.bind(actor="access")
 
 
+UPLOAD_PATHS = frozenset({"/v1/torrents", "/admin/torrents"})
+"""Where a POST may carry .torrent files: the larger body limit applies there."""
+
+
+def _request_class(upload_limit: int, upload_paths: frozenset[str]) -> type[TrioRequest]:
+    class RevaerRequest(TrioRequest):
+        """A request whose body limit depends on its route, fixed before any byte is read.
+
+        Quart sizes the body buffer when the request is created, from ``MAX_CONTENT_LENGTH``;
+        raising the limit later in a handler comes too late.
+        """
+
+        def __init__(self, method: str, scheme: str, path: str, *args: Any, **kwargs: Any) -> None:
+            if method == "POST" and path in upload_paths:
+                kwargs["max_content_length"] = upload_limit
+            super().__init__(method, scheme, path, *args, **kwargs)
+
+    return RevaerRequest
+
+
 def create_app(deps: ApiDeps) -> QuartTrio:
     """Build the Quart-Trio app for ``deps``; serve it with ``serve_http``."""
     # No static folder: every route is in the API's route map (and its auth table test).
     app = QuartTrio("revaer", static_folder=None)
+    app.request_class = _request_class(deps.max_upload_bytes, UPLOAD_PATHS)
     app.config.update(
         MAX_CONTENT_LENGTH=deps.max_body_bytes,
         # Errors are rendered by our handlers, never by Quart's debug pages.

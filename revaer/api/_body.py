@@ -18,7 +18,15 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from revaer.api._request import decode_json, read_body
 from revaer.errors import BadRequest, InvalidParam, PayloadTooLarge, ValidationFailed, pointer
 
-__all__ = ["Upload", "problems_of", "read_form", "read_model", "validate_data"]
+__all__ = [
+    "Upload",
+    "problems_of",
+    "read_form",
+    "read_model",
+    "read_object",
+    "validate_data",
+    "validate_object",
+]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -56,6 +64,15 @@ def validate_data(model: type[M], raw: bytes) -> M:
         return model.model_validate_json(raw)
     except ValidationError as exc:
         raise _refusal(exc) from None
+
+
+def validate_object(model: type[M], doc: Any, prefix: Sequence[str | int] = ()) -> M:
+    """Decoded JSON as ``model`` (strict: a float is no integer, so ``1e400`` is refused), or
+    the 422 whose pointers start at ``prefix``."""
+    try:
+        return model.model_validate(doc)
+    except ValidationError as exc:
+        raise ValidationFailed(problems_of(exc, prefix)) from None
 
 
 async def read_model(model: type[M]) -> M:

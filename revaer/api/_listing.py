@@ -99,6 +99,12 @@ class _KeyCache:
 
     def __init__(self) -> None:
         self._keys: dict[str, _Keys] = {}
+        self.limit = 4096
+        """Entries kept before starting over: twice the catalog (``trim`` keeps it so)."""
+
+    def trim(self, records: int) -> None:
+        """Size the cache for a catalog of ``records`` (removed torrents do not pile up)."""
+        self.limit = 2 * records + 1024
 
     def of(self, record: TorrentRecord) -> _Keys:
         keys = self._keys.get(record.torrent_id)
@@ -112,13 +118,12 @@ class _KeyCache:
                 ),
                 tags=frozenset(t.casefold() for t in record.tags),
             )
-            if len(self._keys) >= _CACHE_LIMIT:
+            if len(self._keys) >= self.limit:
                 self._keys.clear()  # ids of removed torrents accumulate; start over
             self._keys[record.torrent_id] = keys
         return keys
 
 
-_CACHE_LIMIT = 200_000
 _CACHE = _KeyCache()
 
 
@@ -225,6 +230,7 @@ def list_page(
     catalog: TorrentCatalog, query: ListQuery
 ) -> tuple[list[TorrentRecord], TorrentRecord | None]:
     """One page, and its last record when another page follows (else None)."""
+    _CACHE.trim(len(catalog))
     wanted = query.limit + 1  # one more tells whether a next page exists
     if query.sort == "added_at" and not query.descending:
         records = _added_order(catalog, query, wanted)
@@ -271,7 +277,7 @@ class _SortedCache:
 
     def order(self, catalog: TorrentCatalog, query: ListQuery) -> _Order:
         """(keys ascending, records in the same order) for ``query``'s sort and filter."""
-        ident = (catalog.version, len(catalog), query.sort, query.match.digest())
+        ident = (id(catalog), catalog.version, len(catalog), query.sort, query.match.digest())
         entry = self._entries.get(ident)
         if entry is None:
             key = SORTS[query.sort]

@@ -22,6 +22,7 @@ from quart_schema import (
     DataSource,
     OpenAPIProvider,
     QuartSchema,
+    document_headers,
     document_querystring,
     document_request,
     document_response,
@@ -66,6 +67,7 @@ def documented(
     responses: dict[int, Any],
     request: Any = None,
     query: Any = None,
+    headers: Any = None,
     auth: Auth = "api_key",
     problems: tuple[int, ...] = (),
     stream: bool = False,
@@ -82,6 +84,8 @@ def documented(
             func = document_request(request, source=DataSource.JSON)(func)
         if query is not None:
             func = document_querystring(query)(func)
+        if headers is not None:
+            func = document_headers(headers)(func)
         for status, model in responses.items():
             if model is not None:
                 func = document_response(model, status)(func)

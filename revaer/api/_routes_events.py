@@ -9,7 +9,7 @@ from revaer.api._guard import operator
 from revaer.api._openapi import documented
 from revaer.api._query import QueryReader
 from revaer.api._sse import StreamSettings, event_stream
-from revaer.api.schemas import EventParams
+from revaer.api.schemas import EventHeaders, EventParams
 from revaer.events import EVENT_KINDS, EventFilter, TorrentState
 
 __all__ = ["LAST_EVENT_ID", "events_blueprint", "stream_request"]
@@ -42,7 +42,9 @@ def events_blueprint(deps: ApiDeps) -> Blueprint:
     """The event stream routes."""
     bp = Blueprint("events", __name__)
 
-    @documented(query=EventParams, responses={200: None}, stream=True, problems=(422,))
+    @documented(
+        query=EventParams, headers=EventHeaders, responses={200: None}, stream=True, problems=(422,)
+    )
     async def events() -> Response:
         """Stream events (Server-Sent Events), replaying from ``Last-Event-ID``.
 

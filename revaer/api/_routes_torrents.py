@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from quart import Blueprint, Response, request
 
 from revaer.api import _examples as ex
-from revaer.api._body import problems_of, read_form, read_model, read_object, validate_data
+from revaer.api._body import problems_of, read_form, read_model, read_object, validate_object
 from revaer.api._deps import ApiDeps
 from revaer.api._guard import operator
 from revaer.api._listing import (
@@ -45,9 +45,16 @@ from revaer.api.schemas import (
     TorrentDetail,
     TorrentList,
 )
-from revaer.errors import InvalidParam, NotFound, RevaerError, ValidationFailed, pointer
+from revaer.errors import (
+    InvalidParam,
+    NotFound,
+    RevaerError,
+    ServiceUnavailable,
+    ValidationFailed,
+    pointer,
+)
 from revaer.events import TorrentRecord
-from revaer.torrent import AddedTorrent, AddTorrent, EngineUnavailable, Inspected
+from revaer.torrent import AddedTorrent, AddTorrent, Inspected
 from revaer.torrent.limits import MAX_METAINFO_BYTES
 
 __all__ = ["torrents_blueprint"]
@@ -244,7 +251,6 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
         refused file is listed in `rejected` while the others are added.
         """
         await operator(deps)
-        request.max_content_length = deps.max_upload_bytes
         adds = await _read_adds()
         results = await engine.add_many(adds.commands)
         accepted: list[AddedTorrent] = []
@@ -293,7 +299,8 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
             headers["link"] = (
                 f'<{request.path}?{urlencode([*args, ("cursor", cursor)])}>; rel="next"'
             )
-        return Response(page_json(records, cursor), content_type=_JSON, headers=headers)
+        body = page_json(records, cursor, catalog_size=len(deps.catalog))
+        return Response(body, content_type=_JSON, headers=headers)
 
     @documented(responses={200: TorrentDetail}, problems=(404,), response_examples={200: ex.DETAIL})
     async def get_torrent(torrent_id: uuid.UUID) -> Response:
@@ -308,8 +315,8 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
         if engine.running:
             try:
                 inspected = await engine.inspect(record.torrent_id)
-            except (EngineUnavailable, NotFound):
-                inspected = None
+            except (ServiceUnavailable, NotFound):
+                inspected = None  # down, restarting, busy, or just removed: show the catalog
         return _json(detail(record, inspected))
 
     @documented(
@@ -397,7 +404,7 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
                     )
                 ]
             )
-        return validate_data(model, msgspec.json.encode(doc))
+        return validate_object(model, doc, prefix)
 
     @documented(
         request=ActionRequest,
@@ -428,7 +435,7 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
         action_doc = doc.get("action")
         if isinstance(action_doc, dict):
             parse_action(action_doc, ("action",))  # the type first: clear pointers
-        body = validate_data(BulkActionRequest, msgspec.json.encode(doc))
+        body = validate_object(BulkActionRequest, doc)
         if (body.ids is None) == (body.filter is None):
             raise ValidationFailed([InvalidParam(pointer="", message="give ids or a filter")])
         if body.ids is not None:

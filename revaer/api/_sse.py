@@ -8,7 +8,8 @@ own queue and is dropped with a final ``lagged`` frame; the bus never waits for 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
 import msgspec
@@ -63,14 +64,18 @@ class StreamSettings:
 
 @dataclass(slots=True)
 class StreamHub:
-    """The open streams, so they can all be closed first when the server stops or re-binds."""
+    """The open streams, so they can all be closed first when the server stops or re-binds.
 
-    _open: set[Subscription] = field(default_factory=set)
+    Held weakly: a response that never started (its client left before the headers went out)
+    leaves nothing behind once the bus has dropped its subscription.
+    """
+
+    _open: weakref.WeakSet[Subscription] = field(default_factory=weakref.WeakSet)
 
     @property
     def open_streams(self) -> int:
         """Streams being served now."""
-        return len(self._open)
+        return sum(1 for s in self._open if not s.closed)
 
     def close_all(self) -> None:
         """End every stream now (each finishes its current write and returns)."""
@@ -102,7 +107,34 @@ def event_stream(
     """
     subscription = bus.subscribe(queue_size=settings.queue_size)
     hub._add(subscription)
-    return _stream(subscription, bus.last_id, journal, db, hub, wanted, after, settings)
+    body = _stream(subscription, bus.last_id, journal, db, hub, wanted, after, settings)
+    return _StreamBody(body, subscription, hub)
+
+
+class _StreamBody:
+    """The response body; ``aclose`` ends the subscription even if iteration never began
+    (an async generator that never started skips its ``finally``)."""
+
+    def __init__(
+        self, body: AsyncGenerator[bytes, None], subscription: Subscription, hub: StreamHub
+    ) -> None:
+        self._body = body
+        self._subscription = subscription
+        self._hub = hub
+
+    def __aiter__(self) -> _StreamBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        return await self._body.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop the stream and unsubscribe."""
+        try:
+            await self._body.aclose()
+        finally:
+            self._subscription.close()
+            self._hub._discard(self._subscription)
 
 
 async def _stream(
@@ -114,7 +146,7 @@ async def _stream(
     wanted: EventFilter,
     after: int | None,
     settings: StreamSettings,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     try:
         yield b"retry: %d\n\n" % settings.retry_ms
         if after is not None:

@@ -15,7 +15,6 @@ __all__ = ["detail", "page_json", "summary"]
 _ENCODER = msgspec.json.Encoder()
 # Records are immutable: a record object's summary is encoded once however often it is listed.
 _ENCODED: dict[str, tuple[TorrentRecord, bytes]] = {}
-_ENCODED_LIMIT = 200_000
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -50,20 +49,22 @@ def summary(r: TorrentRecord) -> dict[str, Any]:
     }
 
 
-def _encoded(r: TorrentRecord) -> bytes:
+def _encoded(r: TorrentRecord, limit: int) -> bytes:
     cached = _ENCODED.get(r.torrent_id)
     if cached is not None and cached[0] is r:
         return cached[1]
-    if len(_ENCODED) >= _ENCODED_LIMIT:
+    if len(_ENCODED) >= limit:
         _ENCODED.clear()  # ids of removed torrents accumulate; start over
     data = _ENCODER.encode(summary(r))
     _ENCODED[r.torrent_id] = (r, data)
     return data
 
 
-def page_json(records: list[TorrentRecord], next_cursor: str | None) -> bytes:
-    """A ``TorrentList`` body, from each record's cached encoding."""
-    parts = b",".join(_encoded(r) for r in records)
+def page_json(records: list[TorrentRecord], next_cursor: str | None, *, catalog_size: int) -> bytes:
+    """A ``TorrentList`` body, from each record's cached encoding (at most twice the catalog
+    is cached, so removed torrents do not pile up)."""
+    limit = 2 * catalog_size + 1024
+    parts = b",".join(_encoded(r, limit) for r in records)
     return b'{"torrents":[' + parts + b'],"next":' + _ENCODER.encode(next_cursor) + b"}"
 
 

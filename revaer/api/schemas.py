@@ -8,6 +8,7 @@ shape with msgspec.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -18,6 +19,7 @@ from pydantic import (
     Field,
     RootModel,
     StringConstraints,
+    model_validator,
 )
 
 from revaer.torrent import PRIORITY_NAMES, control_character
@@ -45,6 +47,7 @@ __all__ = [
     "BulkActionRequest",
     "BulkActionResult",
     "BulkResults",
+    "EventHeaders",
     "EventParams",
     "FileDetail",
     "FsopsStatus",
@@ -89,9 +92,25 @@ Glob = Annotated[str, StringConstraints(min_length=1, max_length=MAX_GLOB_LENGTH
 Path = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PATH_LENGTH), Clean]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH), Clean]
 Magnet = Annotated[str, StringConstraints(min_length=1, max_length=MAX_MAGNET_LENGTH), Clean]
+
+
+def _peer(value: str) -> str:
+    host, _, port = value.rpartition(":")
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        raise ValueError(
+            "must be address:port with an IP address (no names are resolved)"
+        ) from None
+    if not 1 <= int(port) <= 65535:
+        raise ValueError("its port must be 1 to 65535")
+    return value
+
+
 Peer = Annotated[
     str,
     StringConstraints(max_length=64, pattern=r"^(\[[0-9A-Fa-f:.]+\]|[0-9.]+):[0-9]{1,5}$"),
+    AfterValidator(_peer),
     Field(description="`address:port` (IPv6 in brackets); no names are resolved."),
 ]
 Rate = Annotated[
@@ -290,14 +309,26 @@ ACTION_MODELS: dict[str, type[_Strict]] = {
 """Each action's model by its ``type``."""
 
 
-class TorrentFilter(_Strict):
-    """Which torrents: every list is any-of, case-insensitive; fields combine with AND."""
+FilterItem = Annotated[str, StringConstraints(min_length=1, max_length=2048), Clean]
 
-    state: list[str] | None = Field(default=None, max_length=16)
-    tracker: list[str] | None = Field(default=None, max_length=64)
-    extension: list[str] | None = Field(default=None, max_length=64)
-    tags: list[str] | None = Field(default=None, max_length=64)
-    name: list[str] | None = Field(default=None, max_length=64)
+
+class TorrentFilter(_Strict):
+    """Which torrents: every list is any-of, case-insensitive; fields combine with AND.
+
+    At least one field must be given: an action on every torrent needs their ids.
+    """
+
+    state: list[FilterItem] | None = Field(default=None, min_length=1, max_length=16)
+    tracker: list[FilterItem] | None = Field(default=None, min_length=1, max_length=64)
+    extension: list[FilterItem] | None = Field(default=None, min_length=1, max_length=64)
+    tags: list[FilterItem] | None = Field(default=None, min_length=1, max_length=64)
+    name: list[FilterItem] | None = Field(default=None, min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _something(self) -> TorrentFilter:
+        if all(v is None for v in (self.state, self.tracker, self.extension, self.tags, self.name)):
+            raise ValueError("give at least one of state, tracker, extension, tags, name")
+        return self
 
 
 class BulkActionRequest(_Strict):
@@ -496,6 +527,14 @@ class EventParams(BaseModel):
     state: str | None = Field(default=None, description="Torrent states the events carry.")
     since: int | None = Field(
         default=None, ge=0, description="Replay after this id (like `Last-Event-ID`)."
+    )
+
+
+class EventHeaders(BaseModel):
+    """Headers of the event stream."""
+
+    last_event_id: int | None = Field(
+        default=None, ge=0, description="Replay the events after this id (`id:` of the last seen)."
     )
 
 

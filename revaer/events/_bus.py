@@ -190,6 +190,11 @@ class Subscription:
         return self._lagged
 
     @property
+    def closed(self) -> bool:
+        """Whether it was closed, or dropped by the bus for falling behind."""
+        return self._closed or self._lagged
+
+    @property
     def queue_depth(self) -> int:
         """Events waiting to be received."""
         return len(self._queue)

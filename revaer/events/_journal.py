@@ -5,7 +5,7 @@ second at scale, each superseded by the next) live only in a bounded in-memory r
 from the bus's in-memory counter. ``load`` reserves a block of ids in ``event_ids`` before the
 first event of a run is stamped, and the writer extends the reservation long before the
 counter reaches it, so a start after a crash (which loses unwritten progress ids) still
-continues above every id ever handed out.
+continues above every id ever handed out; the wall clock in microseconds is a floor as well.
 
 The writer batches: each flush is one crossing to asyncio and one ``INSERT … SELECT FROM
 unnest(…)`` of every pending event, however many thousands there are. Retention (days and/or
@@ -16,6 +16,7 @@ highest pruned id so a client asking for older ids is told to resync.
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
@@ -163,6 +164,8 @@ class EventJournal:
         self._persisted_id = start_id
         self._flushes = 0
         self._dropped = 0
+        # Events up to this id may be missing from the journal (dropped while it was down).
+        self._lost_through = 0
         self._changes = trio.lowlevel.ParkingLot()
         self._flush_lock = trio.Lock()
 
@@ -172,11 +175,15 @@ class EventJournal:
 
         The new reservation is written here, before any event of this run gets an id.
         """
+        # The wall clock in microseconds is a floor too: a run whose reservation could not be
+        # extended (PostgreSQL down for millions of ids) and that then crashed still handed out
+        # fewer ids than microseconds passed, so the next run starts above all of them.
         row = await db.fetchrow(
             "UPDATE event_ids SET reserved = GREATEST(reserved,"
-            " (SELECT coalesce(max(id), 0) FROM event_journal)) + $1"
+            " (SELECT coalesce(max(id), 0) FROM event_journal), $2) + $1"
             " RETURNING reserved, pruned_through",
             RESERVE,
+            time.time_ns() // 1000,
         )
         if row is None:
             raise RevaerError("the event_ids row is missing; the migrations did not run")
@@ -220,7 +227,8 @@ class EventJournal:
         self._tail.append(event)
         self._pending.append(event)
         if len(self._pending) > self._max_pending:
-            self._pending.popleft()
+            lost = self._pending.popleft()
+            self._lost_through = max(self._lost_through, lost.id)
             self._dropped += 1
             if self._dropped == 1 or self._dropped % 10_000 == 0:
                 _log.error(
@@ -232,6 +240,11 @@ class EventJournal:
 
     def resync_reason(self, after: int) -> str | None:
         """Why a client whose last event was ``after`` cannot be given what it missed, or None."""
+        if after < self._lost_through:
+            return (
+                f"events up to {self._lost_through} could not be written to the journal while "
+                "PostgreSQL was unavailable; re-list the torrents, then follow from here"
+            )
         if after < self._pruned_through:
             return (
                 f"event {after + 1} and later up to {self._pruned_through} were pruned from "

@@ -135,9 +135,16 @@ def _invalid(field: str, message: str) -> ValidationFailed:
     return ValidationFailed([InvalidParam(pointer="/" + field, message=message)])
 
 
-def _check_tracker_count(params: lt.add_torrent_params, field: str) -> None:
-    if len(params.trackers) > MAX_TRACKERS:
-        raise _invalid(field, f"lists {len(params.trackers)} trackers; at most {MAX_TRACKERS}")
+def _trackers(params: lt.add_torrent_params, field: str) -> tuple[str, ...]:
+    """The trackers of ``params``, bounded; a URL that is not UTF-8 is refused (the bindings
+    raise ``UnicodeDecodeError`` reading it)."""
+    try:
+        trackers = tuple(params.trackers)
+    except UnicodeDecodeError:
+        raise _invalid(field, "has a tracker URL that is not valid UTF-8") from None
+    if len(trackers) > MAX_TRACKERS:
+        raise _invalid(field, f"lists {len(trackers)} trackers; at most {MAX_TRACKERS}")
+    return trackers
 
 
 def _hashes(ih: lt.info_hash_t) -> tuple[str, tuple[str, ...]]:
@@ -210,7 +217,7 @@ def parse_torrent(data: bytes) -> AddParams:
     except RuntimeError as exc:
         raise _invalid("metainfo", f"is not a valid torrent file: {exc}") from None
     _check_raw_paths(data)
-    _check_tracker_count(params, "metainfo")
+    trackers = _trackers(params, "metainfo")
     ti = params.ti
     assert ti is not None
     key, hashes = _hashes(ti.info_hashes())
@@ -227,7 +234,7 @@ def parse_torrent(data: bytes) -> AddParams:
         files=files,
         total_size=total,
         piece_length=ti.piece_length(),
-        trackers=tuple(params.trackers),
+        trackers=trackers,
     )
     return AddParams(params, info)
 
@@ -241,7 +248,7 @@ def parse_magnet(uri: str) -> AddParams:
     key, hashes = _hashes(params.info_hashes)
     if set(key) == {"0"}:
         raise _invalid("magnet", "has an all-zero info hash")
-    _check_tracker_count(params, "magnet")
+    trackers = _trackers(params, "magnet")
     try:
         name = clean_name(params.name) or key
     except UnicodeDecodeError:
@@ -254,7 +261,7 @@ def parse_magnet(uri: str) -> AddParams:
         files=(),
         total_size=0,
         piece_length=0,
-        trackers=tuple(params.trackers),
+        trackers=trackers,
     )
     return AddParams(params, info)
 
@@ -491,9 +498,15 @@ class LtTorrent:
         st = self._h.status(lt.status_flags_t.query_pieces)
         ti = self._h.torrent_file()
         progress = tuple(int(b) for b in self._h.file_progress()) if ti is not None else None
+        try:
+            trackers = tuple(_tracker(entry) for entry in self._h.trackers())
+        except UnicodeDecodeError:
+            # A tracker's message that is not UTF-8 (old trackers send Latin-1) makes the
+            # bindings raise while reading the list: show none rather than fail.
+            trackers = ()
         return Inspection(
             file_progress=progress,
-            trackers=tuple(_tracker(entry) for entry in self._h.trackers()),
+            trackers=trackers,
             pieces_total=int(ti.num_pieces()) if ti is not None else 0,
             pieces_done=int(st.num_pieces),
             piece_length=int(ti.piece_length()) if ti is not None else 0,
@@ -506,18 +519,21 @@ class LtTorrent:
 def _tracker(entry: Mapping[str, Any]) -> TrackerStatus:
     # The dict the bindings return; per-endpoint results say what the last announce did.
     results = [ih for ep in entry.get("endpoints", []) for ih in ep.get("info_hashes", [])]
-    contacted = [r for r in results if r.get("fails") or r.get("start_sent") or r.get("message")]
-    errors = [r for r in results if (r.get("last_error") or {}).get("value")]
-    status = "not_contacted"
+    failed = [r for r in results if (r.get("last_error") or {}).get("value") and r.get("fails")]
     message = next((r["message"] for r in results if r.get("message")), None)
     if any(r.get("updating") for r in results):
         status = "updating"
-    elif entry.get("verified") or any(r.get("start_sent") for r in contacted):
-        status = "working"
-    elif errors:
+    elif failed:
         status = "error"
-        code = int(errors[0]["last_error"]["value"])
-        message = message or os.strerror(code)
+        error = failed[0]["last_error"]
+        if message is None:
+            code = int(error["value"])
+            category = str(error.get("category", ""))
+            message = os.strerror(code) if category == "system" else f"{category} error {code}"
+    elif entry.get("verified") or any(r.get("start_sent") for r in results):
+        status = "working"
+    else:
+        status = "not_contacted"
     scrape = [r for r in results if r.get("scrape_complete", -1) >= 0]
     return TrackerStatus(
         url=clean_name(str(entry.get("url", ""))),

@@ -44,6 +44,10 @@ def _cases(torrent: TorrentFile) -> list[tuple[str, dict[str, Any], int, str]]:
         ("a bad id", {"magnet": MAGNET, "id": "42"}, 422, "/id"),
         ("a peer that is a name", M | {"peers": ["example.org:6881"]}, 422, "/peers/0"),
         ("a NUL in a tag", {"magnet": MAGNET, "tags": ["a\x00b"]}, 422, "/tags/0"),
+        ("a tracker that is not UTF-8", {"magnet": MAGNET + "&tr=http://t/%FF"}, 422, "/magnet"),
+        ("a peer port over 65535", M | {"peers": ["1.2.3.4:99999"]}, 422, "/peers/0"),
+        # Over the 1 MiB of other routes, under the 32 MiB of adds: read, then refused.
+        ("2 MiB that is not a torrent", {"metainfo": "aGk=" * (1 << 19)}, 422, "/metainfo"),
         ("not an object", [MAGNET], 422, ""),  # type: ignore[list-item]
     ]  # fmt: skip
 
@@ -96,6 +100,26 @@ async def test_bad_adds_and_actions_are_pointed_problems_and_change_nothing(
             assert where in [p["pointer"] for p in problem["invalid_params"]], (selection, problem)
         bulk = await daemon.api.post("/v1/torrents/actions", json={"action": {"type": "pause"}})
         assert_problem(bulk, 422)
+        for where, selection in (("/filter", {}), ("/filter/name/0", {"name": [""]})):
+            everything = await daemon.api.post(
+                "/v1/torrents/actions", json={"filter": selection, "action": {"type": "remove"}}
+            )
+            pointers = [p["pointer"] for p in assert_problem(everything, 422)["invalid_params"]]
+            assert where in pointers, (selection, pointers)
+        wrapped = await daemon.api.post(
+            "/v1/torrents/actions",
+            json={"ids": [tid], "action": {"type": "rate", "download_bps": -5}},
+        )
+        pointers = [p["pointer"] for p in assert_problem(wrapped, 422)["invalid_params"]]
+        assert pointers == ["/action/download_bps"]
+        huge = await daemon.api.post(
+            f"/v1/torrents/{tid}/action",
+            content=b'{"type": "rate", "download_bps": 1e400}',
+            headers={"content-type": "application/json"},
+        )
+        assert [p["pointer"] for p in assert_problem(huge, 422)["invalid_params"]] == [
+            "/download_bps"
+        ]
         assert await _unchanged(daemon) == before
         detail = (await daemon.api.get(f"/v1/torrents/{tid}")).json()
         assert detail["tags"] == [] and detail["max_download_bps"] is None
