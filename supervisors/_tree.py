@@ -13,7 +13,14 @@ from loguru import logger
 from quart_trio import QuartTrio
 
 import revaer
-from revaer.api.server import ApiDeps, ApiKeyVerifier, Endpoint, create_app, serve_http
+from revaer.api.server import (
+    ApiDeps,
+    ApiKeyVerifier,
+    Endpoint,
+    StreamHub,
+    create_app,
+    serve_http,
+)
 from revaer.auth import SecretBox
 from revaer.config import ConfigService, ConfigSnapshot, ConfigWatcher, SetupService
 from revaer.db import (
@@ -133,6 +140,7 @@ class Daemon:
     catalog: TorrentCatalog
     journal: EventJournal
     engine: Engine
+    streams: StreamHub
     urls: list[str]
 
 
@@ -239,6 +247,7 @@ def build_tree(
         catalog=catalog,
         journal=journal,
         engine=engine,
+        streams=deps.streams,
         urls=[],
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, Response, make_response, request
+from quart import Blueprint, Response, request
 
 from revaer.api._deps import ApiDeps
 from revaer.api._guard import operator
@@ -71,16 +71,12 @@ def events_blueprint(deps: ApiDeps) -> Blueprint:
             after=after,
             settings=settings,
         )
-        response = await make_response(
+        response = Response(
             body,
             200,
-            {
-                "content-type": "text/event-stream",
-                "cache-control": "no-cache",
-                "x-accel-buffering": "no",
-            },
+            {"cache-control": "no-cache", "x-accel-buffering": "no"},
+            content_type="text/event-stream",
         )
-        assert isinstance(response, Response)
         response.timeout = None  # a stream has no end to wait for
         return response
 

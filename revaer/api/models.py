@@ -30,6 +30,7 @@ __all__ = [
     "SetupCompleteResponse",
     "SetupStartRequest",
     "SetupStartResponse",
+    "TorrentListDoc",
 ]
 
 API_KEY_HEADER = "x-revaer-api-key"
@@ -170,3 +171,10 @@ class HealthFullDoc(TypedDict):
     components: dict[str, Any]
     actor_restarts: dict[str, int]
     metrics: dict[str, float]
+
+
+class TorrentListDoc(TypedDict):
+    """``GET /v1/torrents``: one page of torrent summaries and the cursor of the next."""
+
+    torrents: list[dict[str, Any]]
+    next: str | None

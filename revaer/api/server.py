@@ -4,5 +4,14 @@ from revaer.api._app import create_app
 from revaer.api._auth import ApiKeyVerifier, parse_api_key
 from revaer.api._deps import ApiDeps
 from revaer.api._server import Endpoint, serve_http
+from revaer.api._sse import StreamHub
 
-__all__ = ["ApiDeps", "ApiKeyVerifier", "Endpoint", "create_app", "parse_api_key", "serve_http"]
+__all__ = [
+    "ApiDeps",
+    "ApiKeyVerifier",
+    "Endpoint",
+    "StreamHub",
+    "create_app",
+    "parse_api_key",
+    "serve_http",
+]

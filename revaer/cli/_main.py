@@ -23,6 +23,7 @@ from revaer.cli._secrets import Redactor
 from revaer.cli._settings import settings
 from revaer.cli._setup import setup
 from revaer.cli._telemetry import outcome_event, send_outcome
+from revaer.cli._torrents import action, ls, select, status, torrent
 
 __all__ = ["DEFAULT_API_URL", "cli", "main"]
 
@@ -161,3 +162,8 @@ def main() -> None:
 cli.add_command(setup)
 cli.add_command(settings)
 cli.add_command(config)
+cli.add_command(torrent)
+cli.add_command(ls)
+cli.add_command(status)
+cli.add_command(select)
+cli.add_command(action)

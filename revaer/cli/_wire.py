@@ -18,15 +18,18 @@ from revaer.api.models import (
     SettingsPatchResponse,
     SetupCompleteResponse,
     SetupStartResponse,
+    TorrentListDoc,
 )
 from revaer.cli._errors import BadResponseError
 
 __all__ = [
+    "decode_object",
     "decode_problem",
     "decode_settings_patch",
     "decode_setup_complete",
     "decode_setup_start",
     "decode_snapshot",
+    "decode_torrent_list",
 ]
 
 _SNAPSHOT_SECTIONS = ("app_profile", "engine_profile", "fs_policy")
@@ -140,3 +143,20 @@ def _rate_limit(value: object, where: str) -> None:
 
 def _shape(where: str, expected: str) -> BadResponseError:
     return BadResponseError(f"unexpected response from server: {where} is not {expected}")
+
+
+def decode_object(value: object) -> dict[str, object]:
+    """Any JSON object (torrent answers are shown as received)."""
+    return _object(value, "response")
+
+
+def decode_torrent_list(value: object) -> TorrentListDoc:
+    """``GET /v1/torrents`` → ``{torrents: [...], next}``."""
+    doc = _object(value, "response")
+    for index, item in enumerate(_list(doc, "torrents")):
+        entry = _object(item, f"torrents[{index}]")
+        _string(entry, "torrent_id", f"torrents[{index}]")
+    cursor = doc.get("next")
+    if cursor is not None and not isinstance(cursor, str):
+        raise _shape("next", "a string or null")
+    return cast(TorrentListDoc, doc)

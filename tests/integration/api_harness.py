@@ -211,7 +211,13 @@ async def sse(
     """An open event stream of ``daemon`` (status checked), sending its API key."""
     host, port = daemon.url.removeprefix("http://").rsplit(":", 1)
     target = path + ("?" + urlencode(params) if params else "")
-    lines = [f"GET {target} HTTP/1.1", f"host: {host}:{port}", "accept: text/event-stream"]
+    # connection: close, so an error answer ends with EOF (body() reads until then).
+    lines = [
+        f"GET {target} HTTP/1.1",
+        f"host: {host}:{port}",
+        "accept: text/event-stream",
+        "connection: close",
+    ]
     lines += [f"{k}: {v}" for k, v in (daemon.headers | (headers or {})).items()]
     stream = await trio.open_tcp_stream(host, int(port))
     async with stream:

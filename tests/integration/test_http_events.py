@@ -122,6 +122,11 @@ async def test_bad_filters_are_422_naming_the_parameter(
         for headers in ({}, {"x-revaer-api-key": "admin:wrong"}):
             async with httpx.AsyncClient(base_url=daemon.url, headers=headers) as anonymous:
                 assert_problem(await anonymous.get("/v1/events"), 401)
+        # Every stream that ended let go of its subscription.
+        bus, hub = daemon.live.daemon.bus, daemon.live.daemon.streams
+        with trio.fail_after(5):
+            while bus.statistics().subscribers or hub.open_streams:
+                await trio.sleep(0.01)
 
 
 async def test_keepalive_comments_arrive_when_idle(
