@@ -14,7 +14,8 @@ from the environment (``trust_env=False``): the CLI is configured only through i
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 
@@ -30,7 +31,20 @@ from revaer.cli._errors import BadResponseError, ProblemError, RequestFailedErro
 from revaer.cli._secrets import MASK, mask_api_key
 from revaer.cli._wire import decode_problem
 
-__all__ = ["ApiClient", "Transport", "post_quietly"]
+__all__ = ["ApiClient", "StreamEvent", "Transport", "post_quietly"]
+
+STREAM_READ_TIMEOUT = 90.0
+"""An event stream silent this long (keep-alives come every 20 s) is taken as dead."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    """One Server-Sent Event: its ``id`` (None if it had none), ``event`` name and ``data``."""
+
+    id: int | None
+    event: str
+    data: str
+
 
 _START_HINT = (
     "is the daemon running? Start it (scripts/serve in a checkout, else revaer-app), "
@@ -163,6 +177,44 @@ class ApiClient:
                 ) from exc
         raise _failure(where, response)
 
+    def stream_events(
+        self, path: str, *, headers: Mapping[str, str] | None = None
+    ) -> Iterator[StreamEvent]:
+        """GET an event stream and yield its events until the server ends it.
+
+        Raises like ``request`` (``ProblemError`` for a problem answer, ``RequestFailedError``
+        when the connection fails or goes silent, ``BadResponseError`` for anything but
+        ``text/event-stream``).
+        """
+        all_headers = {REQUEST_ID_HEADER: self._request_id, **(headers or {})}
+        timeout = httpx.Timeout(self._timeout, read=STREAM_READ_TIMEOUT)
+        request = self._client.build_request("GET", path, headers=all_headers, timeout=timeout)
+        where = f"GET {request.url}"
+        self._diagnostic(f"-> {where} {_describe_headers(all_headers)}")
+        try:
+            response = self._client.send(request, stream=True)
+        except httpx.ConnectError as exc:
+            raise RequestFailedError(
+                f"{where}: cannot connect ({_reason(exc)}); {_START_HINT}", sent=False
+            ) from exc
+        except httpx.RequestError as exc:
+            raise RequestFailedError(f"{where}: request failed ({_reason(exc)})") from exc
+        try:
+            self._diagnostic(f"<- {response.status_code} {response.reason_phrase}")
+            if not response.is_success:
+                response.read()
+                raise _failure(where, response)
+            media_type = response.headers.get("content-type", "").partition(";")[0].strip()
+            if media_type != "text/event-stream":
+                raise BadResponseError(
+                    f"{where}: the answer is {media_type!r}, not an event stream"
+                )
+            yield from _events(response.iter_lines())
+        except httpx.RequestError as exc:
+            raise RequestFailedError(f"{where}: the stream broke ({_reason(exc)})") from exc
+        finally:
+            response.close()
+
     def _diagnostic(self, line: str) -> None:
         if self._log is not None:
             self._log(line)
@@ -211,6 +263,29 @@ def _failure(where: str, response: httpx.Response) -> ProblemError | BadResponse
         if media_type == PROBLEM_CONTENT_TYPE:
             return BadResponseError(f"{where}: {status} with an unreadable problem document")
     return BadResponseError(f"{where}: the server answered {status} without a problem document")
+
+
+def _events(lines: Iterator[str]) -> Iterator[StreamEvent]:
+    """SSE lines into events (blocks without data, like keep-alive comments, are skipped)."""
+    fields: dict[str, str] = {}
+    data: list[str] = []
+    for line in lines:
+        if line == "":
+            if data:
+                raw_id = fields.get("id", "")
+                yield StreamEvent(
+                    id=int(raw_id) if raw_id.isdigit() else None,
+                    event=fields.get("event", "message"),
+                    data="\n".join(data),
+                )
+            fields, data = {}, []
+        elif not line.startswith(":"):
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "data":
+                data.append(value)
+            else:
+                fields[name] = value
 
 
 def _describe_headers(headers: Mapping[str, str]) -> str:

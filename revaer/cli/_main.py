@@ -22,6 +22,7 @@ from revaer.cli._params import API_URL, SECONDS
 from revaer.cli._secrets import Redactor
 from revaer.cli._settings import settings
 from revaer.cli._setup import setup
+from revaer.cli._tail import tail
 from revaer.cli._telemetry import outcome_event, send_outcome
 from revaer.cli._torrents import action, ls, select, status, torrent
 
@@ -167,3 +168,4 @@ cli.add_command(ls)
 cli.add_command(status)
 cli.add_command(select)
 cli.add_command(action)
+cli.add_command(tail)

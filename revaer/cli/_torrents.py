@@ -156,7 +156,7 @@ def ls(invocation: Invocation, /, walk: bool, **options: Any) -> None:
 @click.argument("torrent_id", metavar="ID")
 @pass_invocation
 def status(invocation: Invocation, torrent_id: str) -> None:
-    """Show one torrent: state, progress, files, trackers."""
+    """Show one torrent: state, progress, files, trackers (follow it: tail --torrent ID)."""
     with invocation.open_client() as api:
         detail = decode_object(
             api.request("GET", _path_of(torrent_id), headers=_headers(invocation))
