@@ -296,9 +296,18 @@ class _Incarnation:
         except RevaerError as exc:
             # Refused (bad input, unknown torrent, conflict, store unavailable): nothing changed.
             reply.set(outcome.Error(exc))
-        except Exception:
-            # A bug or a libtorrent failure half way: restart from what is stored.
-            reply.set(outcome.Error(EngineUnavailable("the torrent engine failed; it restarts")))
+        except Exception as exc:
+            # A bug or a libtorrent failure half way: restart from what is stored. The caller
+            # learns what libtorrent said.
+            reply.set(
+                outcome.Error(
+                    EngineUnavailable(
+                        f"the torrent engine failed ({exc or type(exc).__name__}); "
+                        "it restarts from what is stored",
+                        headers={"retry-after": "1"},
+                    )
+                )
+            )
             raise
         else:
             if result is not DEFERRED:

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -114,7 +115,15 @@ def test_cli_setup_and_settings_against_the_daemon_survive_kill_9(
     assert snapshot["app_profile"]["instance_name"] == "lab"
     assert snapshot["engine_profile"]["max_upload_bps"] == 2048
     assert snapshot["secrets"] == ["libtorrent.passphrase"]
-    assert restarted.stop() == 0
+    # An open event stream does not hold shutdown up: streams are closed first, well inside
+    # hypercorn's 5 s graceful drain.
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as stream:
+        head = f"GET /v1/events HTTP/1.1\r\nhost: 127.0.0.1\r\nx-revaer-api-key: {api_key}"
+        stream.sendall((head + "\r\n\r\n").encode())
+        assert b"text/event-stream" in stream.recv(4096)
+        started = time.monotonic()
+        assert restarted.stop() == 0
+        assert time.monotonic() - started < 4, restarted.output()[-2000:]
 
 
 def _keep_the_engine_on_loopback(pgdata: Path) -> None:
