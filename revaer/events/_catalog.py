@@ -21,8 +21,8 @@ import trio
 from loguru import logger
 
 from revaer.db import Connection, Database, DatabaseUnavailable, QueryError, Row
-from revaer.errors import RevaerError
 from revaer.events._bus import Event
+from revaer.events._final import write_once_more
 from revaer.events._payloads import (
     Completed,
     FileInfo,
@@ -44,8 +44,6 @@ __all__ = ["CatalogStatistics", "TorrentCatalog", "TorrentRecord"]
 
 _log = logger.bind(actor="catalog")
 
-# The final write at shutdown must not hold the tree up for long.
-_FINAL_FLUSH_TIMEOUT = 5.0
 # Failures of these sources stop the torrent; tracker and metadata errors do not.
 _FATAL_SOURCES = frozenset({"torrent", "file"})
 
@@ -556,13 +554,7 @@ class TorrentCatalog:
             task_status.started()
             await self._write_loop(db, flush_interval)
         finally:
-            with trio.CancelScope(shield=True), trio.move_on_after(_FINAL_FLUSH_TIMEOUT) as scope:
-                try:
-                    await self.flush(db)
-                except RevaerError as exc:
-                    _log.error("final catalog write failed: {}", exc)
-            if scope.cancelled_caught:
-                _log.error("final catalog write timed out after {}s", _FINAL_FLUSH_TIMEOUT)
+            await write_once_more(lambda: self.flush(db), "catalog", "catalog")
 
     async def _write_loop(self, db: Database, flush_interval: float) -> None:
         last_flush = -math.inf

@@ -30,6 +30,7 @@ from loguru import logger
 from revaer.db import Connection, Database, DatabaseUnavailable, QueryError
 from revaer.errors import RevaerError
 from revaer.events._bus import Event
+from revaer.events._final import write_once_more
 
 __all__ = [
     "RESERVE",
@@ -45,7 +46,6 @@ _log = logger.bind(actor="journal")
 RESERVE = 10_000_000
 """Ids reserved ahead of the counter; a restart continues above the reservation."""
 _EXTEND_AT = RESERVE // 2
-_FINAL_FLUSH_TIMEOUT = 5.0
 _PRUNE_BATCH = 50_000
 
 _INSERT = """
@@ -154,7 +154,6 @@ class EventJournal:
         self._start_id = start_id
         self._last_id = start_id
         self._reserved = start_id + RESERVE if reserved is None else reserved
-        self._reserved_written = self._reserved
         self._pruned_through = pruned_through
         # Recent non-progress events (written or not), so most replays need no query.
         self._tail: deque[Event] = deque(maxlen=tail_size)
@@ -325,7 +324,7 @@ class EventJournal:
         reserve = self._reserved
         if self._last_id + _EXTEND_AT > reserve:
             reserve = self._last_id + RESERVE
-        if not batch and reserve == self._reserved_written:
+        if not batch and reserve == self._reserved:
             return
         columns = _columns(batch)
         try:
@@ -336,42 +335,24 @@ class EventJournal:
             refused = await db.run(lambda conn: _write_each(conn, batch, reserve))
             for event_id, why in refused:
                 _log.error("journal refused event {}: {}", event_id, why)
-        self._reserved = self._reserved_written = reserve
-        # Only what was written leaves; events recorded during the write stay pending.
-        for _ in range(len(batch)):
-            if self._pending and self._pending[0].id <= batch[-1].id:
-                self._pending.popleft()
+        self._reserved = reserve
         if batch:
-            self._persisted_id = max(self._persisted_id, batch[-1].id)
+            # Only what was written leaves; events recorded during the write stay pending.
+            written = batch[-1].id
+            while self._pending and self._pending[0].id <= written:
+                self._pending.popleft()
+            self._persisted_id = max(self._persisted_id, written)
         self._flushes += 1
 
     async def prune(self, db: Database, policy: JournalPolicy) -> int:
         """Delete what retention no longer keeps; returns how many events went."""
-        removed = 0
-        highest = 0
+        removed = highest = 0
         if policy.days is not None:
-            row = await db.fetchrow(
-                "WITH d AS (DELETE FROM event_journal WHERE id IN (SELECT id FROM event_journal"
-                " WHERE at < now() - make_interval(days => $1) ORDER BY id LIMIT $2)"
-                " RETURNING id) SELECT count(*) AS n, coalesce(max(id), 0) AS top FROM d",
-                policy.days,
-                _PRUNE_BATCH,
-            )
-            assert row is not None
-            removed += int(row["n"])
-            highest = max(highest, int(row["top"]))
+            n, top = await _delete(db, _PRUNE_OLDER, policy.days)
+            removed, highest = removed + n, max(highest, top)
         if policy.rows is not None:
-            row = await db.fetchrow(
-                "WITH cut AS (SELECT id FROM event_journal ORDER BY id DESC OFFSET $1 LIMIT 1),"
-                " d AS (DELETE FROM event_journal WHERE id IN (SELECT id FROM event_journal"
-                " WHERE id <= (SELECT id FROM cut) ORDER BY id LIMIT $2) RETURNING id)"
-                " SELECT count(*) AS n, coalesce(max(id), 0) AS top FROM d",
-                policy.rows,
-                _PRUNE_BATCH,
-            )
-            assert row is not None
-            removed += int(row["n"])
-            highest = max(highest, int(row["top"]))
+            n, top = await _delete(db, _PRUNE_BEYOND, policy.rows)
+            removed, highest = removed + n, max(highest, top)
         if highest > self._pruned_through:
             await db.execute(
                 "UPDATE event_ids SET pruned_through = GREATEST(pruned_through, $1)", highest
@@ -397,13 +378,7 @@ class EventJournal:
                 nursery.start_soon(self._prune_loop, db, policy, prune_interval)
                 await self._write_loop(db, flush_interval)
         finally:
-            with trio.CancelScope(shield=True), trio.move_on_after(_FINAL_FLUSH_TIMEOUT) as scope:
-                try:
-                    await self.flush(db)
-                except RevaerError as exc:
-                    _log.error("final journal write failed: {}", exc)
-            if scope.cancelled_caught:
-                _log.error("final journal write timed out after {}s", _FINAL_FLUSH_TIMEOUT)
+            await write_once_more(lambda: self.flush(db), "journal", "journal")
 
     def _due(self) -> bool:
         return bool(self._pending) or self._last_id + _EXTEND_AT > self._reserved
@@ -437,6 +412,26 @@ class EventJournal:
             except DatabaseUnavailable as exc:
                 _log.warning("journal pruning failed, trying again later: {}", exc)
             await trio.sleep(interval)
+
+
+# Each deletes at most one batch (oldest first) and reports how many and the highest id.
+_PRUNE_OLDER = (
+    "WITH d AS (DELETE FROM event_journal WHERE id IN (SELECT id FROM event_journal"
+    " WHERE at < now() - make_interval(days => $1) ORDER BY id LIMIT $2)"
+    " RETURNING id) SELECT count(*) AS n, coalesce(max(id), 0) AS top FROM d"
+)
+_PRUNE_BEYOND = (
+    "WITH cut AS (SELECT id FROM event_journal ORDER BY id DESC OFFSET $1 LIMIT 1),"
+    " d AS (DELETE FROM event_journal WHERE id IN (SELECT id FROM event_journal"
+    " WHERE id <= (SELECT id FROM cut) ORDER BY id LIMIT $2) RETURNING id)"
+    " SELECT count(*) AS n, coalesce(max(id), 0) AS top FROM d"
+)
+
+
+async def _delete(db: Database, sql: str, bound: int) -> tuple[int, int]:
+    row = await db.fetchrow(sql, bound, _PRUNE_BATCH)
+    assert row is not None  # an aggregate always has a row
+    return int(row["n"]), int(row["top"])
 
 
 def _frame(event: Event) -> Frame:
