@@ -15,8 +15,8 @@ from quart import request
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from revaer.api._request import decode_json, read_body
-from revaer.errors import BadRequest, InvalidParam, PayloadTooLarge, ValidationFailed, pointer
+from revaer.api._request import decode_json, read_required_body, too_large
+from revaer.errors import BadRequest, InvalidParam, ValidationFailed, pointer
 
 __all__ = [
     "Upload",
@@ -77,32 +77,15 @@ def validate_object(model: type[M], doc: Any, prefix: Sequence[str | int] = ()) 
 
 async def read_model(model: type[M]) -> M:
     """The request body as ``model``; a missing body is a 400 naming the root."""
-    raw = await read_body()
-    if not raw:
-        raise BadRequest(
-            "a JSON body is required",
-            invalid_params=[InvalidParam(pointer="", message="missing body")],
-        )
-    return validate_data(model, raw)
+    return validate_data(model, await read_required_body())
 
 
 async def read_object() -> dict[str, Any]:
     """The body as a JSON object (for bodies whose model depends on a field, like ``type``)."""
-    raw = await read_body()
-    if not raw:
-        raise BadRequest(
-            "a JSON body is required",
-            invalid_params=[InvalidParam(pointer="", message="missing body")],
-        )
-    value = decode_json(raw)
+    value = decode_json(await read_required_body())
     if not isinstance(value, dict):
         raise ValidationFailed([InvalidParam(pointer="", message="must be a JSON object")])
     return value
-
-
-_MISSING = BadRequest(
-    "a JSON body is required", invalid_params=[InvalidParam(pointer="", message="missing body")]
-)
 
 
 class Upload:
@@ -120,10 +103,7 @@ async def read_form(list_fields: Iterable[str], *, file_limit: int) -> Upload:
         form = await request.form
         files = await request.files
     except RequestEntityTooLarge:
-        raise PayloadTooLarge(
-            f"the request body is over {request.max_content_length} bytes",
-            headers={"connection": "close"},
-        ) from None
+        raise too_large() from None
     lists = set(list_fields)
     fields: dict[str, Any] = {}
     for key in form:

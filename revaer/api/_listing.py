@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
@@ -24,6 +24,7 @@ from typing import Any
 
 import msgspec
 
+from revaer.api._memo import RecordMemo
 from revaer.errors import InvalidParam, ValidationFailed
 from revaer.events import TorrentCatalog, TorrentRecord, TorrentState
 
@@ -68,6 +69,31 @@ class TorrentMatch:
     tags: frozenset[str] | None = None
     names: tuple[str, ...] | None = None
 
+    @classmethod
+    def of(
+        cls,
+        *,
+        states: Iterable[str] | None = None,
+        trackers: Iterable[str] | None = None,
+        extensions: Iterable[str] | None = None,
+        tags: Iterable[str] | None = None,
+        names: Iterable[str] | None = None,
+    ) -> TorrentMatch:
+        """A filter from lists as a caller gave them, folded the way records' keys are (case,
+        and an extension's leading dot)."""
+
+        def fold(values: Iterable[str] | None) -> list[str] | None:
+            return None if values is None else [v.casefold() for v in values]
+
+        exts = fold(extensions)
+        return cls(
+            states=None if states is None else frozenset(s.lower() for s in states),
+            trackers=None if (t := fold(trackers)) is None else tuple(t),
+            extensions=None if exts is None else frozenset(e.lstrip(".") for e in exts),
+            tags=None if (g := fold(tags)) is None else frozenset(g),
+            names=None if (n := fold(names)) is None else tuple(n),
+        )
+
     @property
     def empty(self) -> bool:
         """Whether it lets every torrent through."""
@@ -86,7 +112,6 @@ class TorrentMatch:
 
 @dataclass(frozen=True, slots=True)
 class _Keys:
-    record: TorrentRecord
     name: str
     trackers: str
     """Every tracker URL, lower-cased, one per line (one regex search covers them all)."""
@@ -94,37 +119,19 @@ class _Keys:
     tags: frozenset[str]
 
 
-class _KeyCache:
-    """Lower-cased filter keys per record, rebuilt only when the record object changes."""
-
-    def __init__(self) -> None:
-        self._keys: dict[str, _Keys] = {}
-        self.limit = 4096
-        """Entries kept before starting over: twice the catalog (``trim`` keeps it so)."""
-
-    def trim(self, records: int) -> None:
-        """Size the cache for a catalog of ``records`` (removed torrents do not pile up)."""
-        self.limit = 2 * records + 1024
-
-    def of(self, record: TorrentRecord) -> _Keys:
-        keys = self._keys.get(record.torrent_id)
-        if keys is None or keys.record is not record:
-            keys = _Keys(
-                record=record,
-                name=record.name.casefold(),
-                trackers="\n".join(t.casefold() for t in record.trackers),
-                extensions=frozenset(
-                    PurePosixPath(f.path).suffix.lstrip(".").casefold() for f in record.files
-                ),
-                tags=frozenset(t.casefold() for t in record.tags),
-            )
-            if len(self._keys) >= self.limit:
-                self._keys.clear()  # ids of removed torrents accumulate; start over
-            self._keys[record.torrent_id] = keys
-        return keys
+def _keys(record: TorrentRecord) -> _Keys:
+    """The lower-cased filter keys of a record."""
+    return _Keys(
+        name=record.name.casefold(),
+        trackers="\n".join(t.casefold() for t in record.trackers),
+        extensions=frozenset(
+            PurePosixPath(f.path).suffix.lstrip(".").casefold() for f in record.files
+        ),
+        tags=frozenset(t.casefold() for t in record.tags),
+    )
 
 
-_CACHE = _KeyCache()
+_CACHE = RecordMemo(_keys)
 
 
 Predicate = Callable[[TorrentRecord], bool]
@@ -230,7 +237,7 @@ def list_page(
     catalog: TorrentCatalog, query: ListQuery
 ) -> tuple[list[TorrentRecord], TorrentRecord | None]:
     """One page, and its last record when another page follows (else None)."""
-    _CACHE.trim(len(catalog))
+    _CACHE.size_for(len(catalog))
     wanted = query.limit + 1  # one more tells whether a next page exists
     if query.sort == "added_at" and not query.descending:
         records = _added_order(catalog, query, wanted)

@@ -25,7 +25,9 @@ __all__ = [
     "decode_json",
     "read_body",
     "read_json",
+    "read_required_body",
     "require_loopback",
+    "too_large",
 ]
 
 _VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -90,25 +92,34 @@ async def read_body() -> bytes:
     try:
         raw = await request.get_data(cache=False, as_text=False)
     except RequestEntityTooLarge:
-        # The unread rest of the body would be parsed as the next request: close the connection.
-        raise PayloadTooLarge(
-            f"the request body is over {request.max_content_length} bytes",
-            headers={"connection": "close"},
-        ) from None
+        raise too_large() from None
     return raw if isinstance(raw, bytes) else raw.encode()
+
+
+def too_large() -> PayloadTooLarge:
+    """The 413 for this request's body limit."""
+    # The unread rest of the body would be parsed as the next request: close the connection.
+    return PayloadTooLarge(
+        f"the request body is over {request.max_content_length} bytes",
+        headers={"connection": "close"},
+    )
+
+
+async def read_required_body() -> bytes:
+    """The raw body; none at all is a 400 pointing at the root."""
+    raw = await read_body()
+    if not raw:
+        raise BadRequest(
+            "a JSON body is required",
+            invalid_params=[InvalidParam(pointer="", message="missing body")],
+        )
+    return raw
 
 
 async def read_json(*, required: bool = True) -> Any:
     """The request body as JSON; malformed or oversized bodies are clear 4xx problems."""
-    raw = await read_body()
-    if not raw:
-        if required:
-            raise BadRequest(
-                "a JSON body is required",
-                invalid_params=[InvalidParam(pointer="", message="missing body")],
-            )
-        return None
-    return decode_json(raw)
+    raw = await (read_required_body() if required else read_body())
+    return decode_json(raw) if raw else None
 
 
 def decode_json(raw: bytes) -> Any:

@@ -44,6 +44,7 @@ from revaer.api.schemas import (
     TorrentAddRequest,
     TorrentDetail,
     TorrentList,
+    split_peer,
 )
 from revaer.errors import (
     InvalidParam,
@@ -67,16 +68,6 @@ _BULK_CONCURRENCY = 16
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(_ENCODER.encode(body), status=status, content_type=_JSON, headers=headers)
-
-
-def _torrent_id(value: str | uuid.UUID) -> str:
-    # The route's uuid converter already refused anything else (a 404 from routing).
-    return str(value) if isinstance(value, uuid.UUID) else parse_uuid(value)
-
-
-def _peer(value: str) -> tuple[str, int]:
-    host, _, port = value.rpartition(":")
-    return host.strip("[]"), int(port)
 
 
 class _Adds:
@@ -198,16 +189,12 @@ def _list_query(codec: CursorCodec) -> ListQuery:
                 message=f"{sort_raw!r} is not one of {', '.join(SORTS)} (prefix - to reverse)",
             )
         )
-    extensions = reader.items("extension", lambda v: v.lstrip("."))
-    names = reader.text_list("name")
-    trackers = reader.text_list("tracker", longest=2048)
-    tags = reader.text_list("tags")
-    match = TorrentMatch(
+    match = TorrentMatch.of(
         states=reader.choices("state", STATES),
-        trackers=None if trackers is None else tuple(trackers),
-        extensions=None if extensions is None else frozenset(extensions),
-        tags=None if tags is None else frozenset(tags),
-        names=None if names is None else tuple(names),
+        trackers=reader.text_list("tracker", longest=2048),
+        extensions=reader.text_list("extension"),
+        tags=reader.text_list("tags"),
+        names=reader.text_list("name"),
     )
     cursor = reader.text("cursor")
     reader.done()
@@ -230,7 +217,8 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
     engine = deps.engine
 
     def record_of(torrent_id: uuid.UUID) -> TorrentRecord:
-        record = deps.catalog.get(_torrent_id(torrent_id))
+        # The route's uuid converter refused anything else (a 404 from routing).
+        record = deps.catalog.get(str(torrent_id))
         if record is None:
             raise NotFound(f"no torrent {torrent_id}")
         return record
@@ -264,7 +252,7 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
             raise rejected[0][1]
         for added in accepted:
             for peer in adds.fields.peers:
-                await engine.connect_peer(added.torrent_id, *_peer(peer))
+                await engine.connect_peer(added.torrent_id, *split_peer(peer))
         body = {
             "torrents": [
                 {"torrent_id": a.torrent_id, "info_hash": a.info_hash, "name": a.name}
@@ -390,7 +378,7 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
                 )
             case "peers":
                 for peer in action.peers:
-                    await engine.connect_peer(tid, *_peer(peer))
+                    await engine.connect_peer(tid, *split_peer(peer))
 
     def parse_action(doc: dict[str, Any], prefix: Sequence[str] = ()) -> Any:
         kind = doc.get("type")
@@ -448,15 +436,10 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
                 raise ValidationFailed(
                     [InvalidParam(pointer="/filter/state", message=f"unknown state {unknown[0]!r}")]
                 )
-            match = TorrentMatch(
-                states=None if f.state is None else frozenset(s.lower() for s in f.state),
-                trackers=None if f.tracker is None else tuple(t.lower() for t in f.tracker),
-                extensions=None
-                if f.extension is None
-                else frozenset(e.lower().lstrip(".") for e in f.extension),
-                tags=None if f.tags is None else frozenset(t.lower() for t in f.tags),
-                names=None if f.name is None else tuple(n.lower() for n in f.name),
-            )
+            match = TorrentMatch.of(
+                states=f.state, trackers=f.tracker, extensions=f.extension, tags=f.tags,
+                names=f.name,
+            )  # fmt: skip
             targets = [r.torrent_id for r in matching(deps.catalog, match)]
         results: list[dict[str, Any] | None] = [None] * len(targets)
         limiter = trio.CapacityLimiter(_BULK_CONCURRENCY)

@@ -2,69 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import msgspec
 
+from revaer.api._memo import RecordMemo
 from revaer.events import TorrentRecord
 from revaer.torrent import Inspected
 
-__all__ = ["detail", "page_json", "summary"]
+__all__ = ["detail", "page_json"]
 
 _ENCODER = msgspec.json.Encoder()
-# Records are immutable: a record object's summary is encoded once however often it is listed.
-_ENCODED: dict[str, tuple[TorrentRecord, bytes]] = {}
-
-
-def _iso(at: datetime | None) -> str | None:
-    return None if at is None else at.isoformat()
-
-
-def summary(r: TorrentRecord) -> dict[str, Any]:
-    """The list entry of a record (``TorrentSummary``)."""
-    return {
-        "torrent_id": r.torrent_id,
-        "info_hash": r.info_hash,
-        "name": r.name,
-        "state": r.state.value,
-        "progress": r.progress,
-        "bytes_done": r.bytes_done,
-        "bytes_total": r.bytes_total,
-        "download_bps": r.download_bps,
-        "upload_bps": r.upload_bps,
-        "eta_seconds": r.eta_seconds,
-        "peers": r.peers,
-        "seeds": r.seeds,
-        "ratio": r.ratio,
-        "tags": list(r.tags),
-        "trackers": list(r.trackers),
-        "download_dir": r.save_path,
-        "sequential": r.sequential,
-        "max_download_bps": r.max_download_bps,
-        "max_upload_bps": r.max_upload_bps,
-        "added_at": r.added_at.isoformat(),
-        "completed_at": _iso(r.completed_at),
-        "last_error": r.last_error,
-    }
-
-
-def _encoded(r: TorrentRecord, limit: int) -> bytes:
-    cached = _ENCODED.get(r.torrent_id)
-    if cached is not None and cached[0] is r:
-        return cached[1]
-    if len(_ENCODED) >= limit:
-        _ENCODED.clear()  # ids of removed torrents accumulate; start over
-    data = _ENCODER.encode(summary(r))
-    _ENCODED[r.torrent_id] = (r, data)
-    return data
+# A record object's summary is encoded once however often it is listed.
+_ENCODED = RecordMemo(lambda r: _ENCODER.encode(r.to_summary()))
 
 
 def page_json(records: list[TorrentRecord], next_cursor: str | None, *, catalog_size: int) -> bytes:
-    """A ``TorrentList`` body, from each record's cached encoding (at most twice the catalog
-    is cached, so removed torrents do not pile up)."""
-    limit = 2 * catalog_size + 1024
-    parts = b",".join(_encoded(r, limit) for r in records)
+    """A ``TorrentList`` body, from each record's cached encoding."""
+    _ENCODED.size_for(catalog_size)
+    parts = b",".join(_ENCODED.of(r) for r in records)
     return b'{"torrents":[' + parts + b'],"next":' + _ENCODER.encode(next_cursor) + b"}"
 
 
@@ -104,7 +60,7 @@ def detail(r: TorrentRecord, inspected: Inspected | None) -> dict[str, Any]:
              "peers": None}
             for url in r.trackers
         ]  # fmt: skip
-    return summary(r) | {
+    return r.to_summary() | {
         "files": files,
         "tracker_status": trackers,
         "pieces": (

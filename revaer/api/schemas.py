@@ -65,6 +65,7 @@ __all__ = [
     "TorrentList",
     "TorrentSummary",
     "TrackerDetail",
+    "split_peer",
 ]
 
 MAX_PEERS = 64
@@ -94,15 +95,21 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH
 Magnet = Annotated[str, StringConstraints(min_length=1, max_length=MAX_MAGNET_LENGTH), Clean]
 
 
-def _peer(value: str) -> str:
+def split_peer(value: str) -> tuple[str, int]:
+    """``address:port`` (IPv6 in brackets) as (address, port)."""
     host, _, port = value.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _peer(value: str) -> str:
+    host, port = split_peer(value)
     try:
-        ipaddress.ip_address(host.strip("[]"))
+        ipaddress.ip_address(host)
     except ValueError:
         raise ValueError(
             "must be address:port with an IP address (no names are resolved)"
         ) from None
-    if not 1 <= int(port) <= 65535:
+    if not 1 <= port <= 65535:
         raise ValueError("its port must be 1 to 65535")
     return value
 

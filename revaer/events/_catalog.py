@@ -100,7 +100,7 @@ class TorrentRecord:
     max_upload_bps: int | None = None
 
     def to_summary(self) -> dict[str, Any]:
-        """The JSON list entry (everything but the files)."""
+        """The JSON list entry (everything but the files): the API's ``TorrentSummary``."""
         return {
             "torrent_id": self.torrent_id,
             "info_hash": self.info_hash,
@@ -117,14 +117,13 @@ class TorrentRecord:
             "ratio": self.ratio,
             "tags": list(self.tags),
             "trackers": list(self.trackers),
-            "save_path": self.save_path,
+            "download_dir": self.save_path,
             "sequential": self.sequential,
-            "added_at": _iso(self.added_at),
-            "updated_at": _iso(self.updated_at),
-            "completed_at": _iso(self.completed_at),
-            "last_error": self.last_error,
             "max_download_bps": self.max_download_bps,
             "max_upload_bps": self.max_upload_bps,
+            "added_at": _iso(self.added_at),
+            "completed_at": _iso(self.completed_at),
+            "last_error": self.last_error,
         }
 
     def to_detail(self) -> dict[str, Any]:
