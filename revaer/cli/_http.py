@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
@@ -144,25 +144,9 @@ class ApiClient:
         Raises ``ProblemError`` for a problem response, ``RequestFailedError`` when the request
         does not complete, and ``BadResponseError`` for any other answer.
         """
-        all_headers = {REQUEST_ID_HEADER: self._request_id, **(headers or {})}
-        request = self._client.build_request(method, path, json=body, headers=all_headers)
-        where = f"{method} {request.url}"
-        self._diagnostic(f"-> {where} {_describe_headers(all_headers)}")
+        request, where = self._build(method, path, headers, json=body)
         started = time.monotonic()
-        try:
-            response = self._client.send(request)
-        except httpx.ConnectTimeout as exc:
-            raise RequestFailedError(
-                f"{where}: no connection within {self._timeout:g}s; {_START_HINT}", sent=False
-            ) from exc
-        except httpx.TimeoutException as exc:
-            raise RequestFailedError(f"{where}: no answer within {self._timeout:g}s") from exc
-        except httpx.ConnectError as exc:
-            raise RequestFailedError(
-                f"{where}: cannot connect ({_reason(exc)}); {_START_HINT}", sent=False
-            ) from exc
-        except httpx.RequestError as exc:
-            raise RequestFailedError(f"{where}: request failed ({_reason(exc)})") from exc
+        response = self._send(request, where)
         elapsed_ms = (time.monotonic() - started) * 1000
         self._diagnostic(
             f"<- {response.status_code} {response.reason_phrase} ({elapsed_ms:.0f} ms)"
@@ -186,19 +170,9 @@ class ApiClient:
         when the connection fails or goes silent, ``BadResponseError`` for anything but
         ``text/event-stream``).
         """
-        all_headers = {REQUEST_ID_HEADER: self._request_id, **(headers or {})}
         timeout = httpx.Timeout(self._timeout, read=STREAM_READ_TIMEOUT)
-        request = self._client.build_request("GET", path, headers=all_headers, timeout=timeout)
-        where = f"GET {request.url}"
-        self._diagnostic(f"-> {where} {_describe_headers(all_headers)}")
-        try:
-            response = self._client.send(request, stream=True)
-        except httpx.ConnectError as exc:
-            raise RequestFailedError(
-                f"{where}: cannot connect ({_reason(exc)}); {_START_HINT}", sent=False
-            ) from exc
-        except httpx.RequestError as exc:
-            raise RequestFailedError(f"{where}: request failed ({_reason(exc)})") from exc
+        request, where = self._build("GET", path, headers, timeout=timeout)
+        response = self._send(request, where, stream=True)
         try:
             self._diagnostic(f"<- {response.status_code} {response.reason_phrase}")
             if not response.is_success:
@@ -214,6 +188,33 @@ class ApiClient:
             raise RequestFailedError(f"{where}: the stream broke ({_reason(exc)})") from exc
         finally:
             response.close()
+
+    def _build(
+        self, method: str, path: str, headers: Mapping[str, str] | None, **options: Any
+    ) -> tuple[httpx.Request, str]:
+        """The request (with this invocation's request id), and how errors name it."""
+        all_headers = {REQUEST_ID_HEADER: self._request_id, **(headers or {})}
+        request = self._client.build_request(method, path, headers=all_headers, **options)
+        where = f"{method} {request.url}"
+        self._diagnostic(f"-> {where} {_describe_headers(all_headers)}")
+        return request, where
+
+    def _send(self, request: httpx.Request, where: str, *, stream: bool = False) -> httpx.Response:
+        """Send; every way the request can fail becomes a ``RequestFailedError``."""
+        try:
+            return self._client.send(request, stream=stream)
+        except httpx.ConnectTimeout as exc:
+            raise RequestFailedError(
+                f"{where}: no connection within {self._timeout:g}s; {_START_HINT}", sent=False
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise RequestFailedError(f"{where}: no answer within {self._timeout:g}s") from exc
+        except httpx.ConnectError as exc:
+            raise RequestFailedError(
+                f"{where}: cannot connect ({_reason(exc)}); {_START_HINT}", sent=False
+            ) from exc
+        except httpx.RequestError as exc:
+            raise RequestFailedError(f"{where}: request failed ({_reason(exc)})") from exc
 
     def _diagnostic(self, line: str) -> None:
         if self._log is not None:
