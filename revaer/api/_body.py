@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
+import trio
 from pydantic import BaseModel, ValidationError
 from quart import request
 from werkzeug.datastructures import FileStorage
@@ -19,6 +20,7 @@ from revaer.api._request import decode_json, read_required_body, too_large
 from revaer.errors import BadRequest, InvalidParam, ValidationFailed, pointer
 
 __all__ = [
+    "OFF_LOOP_BYTES",
     "Upload",
     "problems_of",
     "read_form",
@@ -29,6 +31,9 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound=BaseModel)
+
+OFF_LOOP_BYTES = 256 * 1024
+"""Bodies larger than this are parsed (and decoded) off the event loop."""
 
 _MESSAGES = {
     "extra_forbidden": "unknown field",
@@ -76,8 +81,15 @@ def validate_object(model: type[M], doc: Any, prefix: Sequence[str | int] = ()) 
 
 
 async def read_model(model: type[M]) -> M:
-    """The request body as ``model``; a missing body is a 400 naming the root."""
-    return validate_data(model, await read_required_body())
+    """The request body as ``model``; a missing body is a 400 naming the root.
+
+    A big body (an add carrying a large base64 .torrent) is parsed in a worker thread, so the
+    event loop keeps serving everyone else meanwhile.
+    """
+    raw = await read_required_body()
+    if len(raw) <= OFF_LOOP_BYTES:
+        return validate_data(model, raw)
+    return await trio.to_thread.run_sync(validate_data, model, raw)
 
 
 async def read_object() -> dict[str, Any]:

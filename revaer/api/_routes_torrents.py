@@ -15,7 +15,14 @@ from pydantic import ValidationError
 from quart import Blueprint, Response, request
 
 from revaer.api import _examples as ex
-from revaer.api._body import problems_of, read_form, read_model, read_object, validate_object
+from revaer.api._body import (
+    OFF_LOOP_BYTES,
+    problems_of,
+    read_form,
+    read_model,
+    read_object,
+    validate_object,
+)
 from revaer.api._deps import ApiDeps
 from revaer.api._guard import operator
 from revaer.api._listing import (
@@ -101,6 +108,13 @@ class _Adds:
         self.origins.append(origin)
 
 
+async def _metainfo(text: str) -> bytes:
+    """The .torrent bytes of a base64 ``metainfo`` (a big one is decoded off the loop)."""
+    if len(text) <= OFF_LOOP_BYTES:
+        return _decode_metainfo(text)
+    return await trio.to_thread.run_sync(_decode_metainfo, text)
+
+
 def _decode_metainfo(text: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
@@ -123,7 +137,7 @@ async def _read_adds() -> _Adds:
         if fields.magnet is not None:
             adds.add("/magnet", magnet=fields.magnet)
         if fields.metainfo is not None:
-            adds.add("/metainfo", metainfo=_decode_metainfo(fields.metainfo))
+            adds.add("/metainfo", metainfo=await _metainfo(fields.metainfo))
         for where, content in upload.files:
             adds.add(where, metainfo=content)
     else:
@@ -136,7 +150,7 @@ async def _read_adds() -> _Adds:
         if fields.magnet is not None:
             adds.add("/magnet", magnet=fields.magnet)
         elif fields.metainfo is not None:
-            adds.add("/metainfo", metainfo=_decode_metainfo(fields.metainfo))
+            adds.add("/metainfo", metainfo=await _metainfo(fields.metainfo))
     if not adds.commands:
         raise ValidationFailed(
             [InvalidParam(pointer="", message="give a magnet, a metainfo or .torrent file(s)")]
