@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import pydantic_core
-from loguru import logger
 from quart import g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -17,6 +16,7 @@ from revaer.api._auth import ApiKeyVerifier
 from revaer.api.models import API_KEY_HEADER, REQUEST_ID_HEADER
 from revaer.config import ApiKeyRecord
 from revaer.errors import BadRequest, Forbidden, InvalidParam, PayloadTooLarge
+from revaer.runtime import bound_request_id
 
 __all__ = [
     "RequestIdMiddleware",
@@ -70,7 +70,7 @@ class RequestIdMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        with logger.contextualize(request_id=request_id):
+        with bound_request_id(request_id):
             await self._app(scope, receive, send_with_id)
 
 

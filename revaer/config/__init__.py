@@ -2,6 +2,7 @@
 
 from revaer.config._changeset import ApiKeyChange, SecretChange, SettingsChangeset, parse_changeset
 from revaer.config._fields import FieldError, integer, string
+from revaer.config._limits import AuthThrottle, HttpLimits
 from revaer.config._schema import SECTIONS, Field, Section
 from revaer.config._service import ChangeResult, ConfigService
 from revaer.config._setup import (
@@ -21,12 +22,14 @@ __all__ = [
     "SECTIONS",
     "ApiKeyChange",
     "ApiKeyRecord",
+    "AuthThrottle",
     "ChangeResult",
     "ConfigService",
     "ConfigSnapshot",
     "ConfigWatcher",
     "Field",
     "FieldError",
+    "HttpLimits",
     "IssuedToken",
     "RateLimit",
     "SecretChange",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from revaer.config import _fields as f
+from revaer.config._limits import LIMIT_FIELDS, THROTTLE_FIELDS
 
 __all__ = ["SECTIONS", "Field", "Section", "immutable_key_names"]
 
@@ -80,6 +81,20 @@ APP_PROFILE = Section(
             "1,000,000; null: no limit), the SSE keep-alive interval (keepalive_seconds, 20) "
             "and how far one SSE client may fall behind before it is dropped (stream_queue, "
             "65,536 events).",
+        ),
+        Field(
+            "http_limits",
+            f.typed_object(LIMIT_FIELDS),
+            "Request bounds and server timeouts: header_timeout_seconds (5), keep_alive_seconds "
+            "(15), max_connections (1024), max_headers (100), max_header_bytes (16384), "
+            "max_url_bytes (8192), max_body_bytes (1 MiB), max_upload_bytes (32 MiB), "
+            "max_json_depth (32), max_json_string (65536), max_json_items (10000).",
+        ),
+        Field(
+            "auth_throttle",
+            f.typed_object(THROTTLE_FIELDS),
+            "Failed authentications allowed per client address and per key id (failures, 10) "
+            "within a window (window_seconds, 60) before further attempts get 429.",
         ),
         Field(
             "immutable_keys",
