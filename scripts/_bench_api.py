@@ -81,7 +81,8 @@ async def setup(client: httpx.AsyncClient, data: Path) -> str:
             "max_download_bps": 100_000_000, "max_upload_bps": 100_000_000,
         },
         "fs_policy": {"library_root": str(data / "library")},
-        "api_keys": [{"op": "upsert", "key_id": "bench", "label": "bench"}],
+        "api_keys": [{"op": "upsert", "key_id": "bench", "label": "bench",
+                      "rate_limit": {"burst": 1_000_000, "per_seconds": 1}}],
     }  # fmt: skip
     done = await client.post(
         "/admin/setup/complete", json=body, headers={"x-revaer-setup-token": token}

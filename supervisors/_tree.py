@@ -17,6 +17,8 @@ from revaer.api.server import (
     ApiDeps,
     ApiKeyVerifier,
     Endpoint,
+    KeyUsage,
+    RateLimiter,
     StreamHub,
     create_app,
     serve_http,
@@ -219,13 +221,17 @@ def build_tree(
     metrics.config_revision.set(int(snapshot.revision))
     metrics.count_torrents_by(lambda: engine.handle.statistics().by_state)
     watcher = ConfigWatcher(config, snapshots, health=health, metrics=metrics)
+    limiter = RateLimiter(snapshots, health=health, metrics=metrics)
+    usage = KeyUsage(db)
     deps = ApiDeps(
         config=config,
         setup=SetupService(config),
         snapshots=snapshots,
         health=health,
         metrics=metrics,
-        verifier=ApiKeyVerifier(lambda: snapshots.value),
+        verifier=ApiKeyVerifier(snapshots, metrics=metrics),
+        limiter=limiter,
+        usage=usage,
         bus=bus,
         journal=journal,
         catalog=catalog,
@@ -272,6 +278,8 @@ def build_tree(
             name="settings_events", start=partial(publish_settings_changes, snapshots, publisher)
         ),
         ChildSpec(name="health_events", start=partial(publish_health_changes, health, publisher)),
+        ChildSpec(name="rate_limiter", start=limiter.run),
+        ChildSpec(name="key_usage", start=usage.run),
         # Ready at once; the engine itself starts when setup is complete.
         ChildSpec(name="engine", start=engine.run_when_active, shutdown_timeout=30),
         ChildSpec(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from loguru import logger
@@ -12,13 +13,16 @@ from quart_trio.wrappers import TrioRequest
 from werkzeug.exceptions import HTTPException
 
 from revaer.api._deps import ApiDeps
+from revaer.api._guard import admit, rate_headers
 from revaer.api._openapi import install_openapi
 from revaer.api._problem import problem_response
 from revaer.api._request import RequestIdMiddleware, current_request_id
 from revaer.api._routes_admin import admin_blueprint
 from revaer.api._routes_events import events_blueprint
+from revaer.api._routes_keys import keys_blueprint
 from revaer.api._routes_system import system_blueprint
 from revaer.api._routes_torrents import torrents_blueprint
+from revaer.config import HttpLimits
 from revaer.errors import RevaerError
 
 __all__ = ["create_app"]
@@ -31,17 +35,23 @@ UPLOAD_PATHS = frozenset({"/v1/torrents", "/admin/torrents"})
 """Where a POST may carry .torrent files: the larger body limit applies there."""
 
 
-def _request_class(upload_limit: int, upload_paths: frozenset[str]) -> type[TrioRequest]:
+def _request_class(
+    limits: Callable[[], HttpLimits], upload_paths: frozenset[str]
+) -> type[TrioRequest]:
     class RevaerRequest(TrioRequest):
         """A request whose body limit depends on its route, fixed before any byte is read.
 
         Quart sizes the body buffer when the request is created, from ``MAX_CONTENT_LENGTH``;
-        raising the limit later in a handler comes too late.
+        raising the limit later in a handler comes too late. The limits are read from the
+        configuration in effect when the request arrives.
         """
 
         def __init__(self, method: str, scheme: str, path: str, *args: Any, **kwargs: Any) -> None:
-            if method == "POST" and path in upload_paths:
-                kwargs["max_content_length"] = upload_limit
+            self.limits = limits()
+            upload = method == "POST" and path in upload_paths
+            kwargs["max_content_length"] = (
+                self.limits.max_upload_bytes if upload else self.limits.max_body_bytes
+            )
             super().__init__(method, scheme, path, *args, **kwargs)
 
     return RevaerRequest
@@ -51,9 +61,10 @@ def create_app(deps: ApiDeps) -> QuartTrio:
     """Build the Quart-Trio app for ``deps``; serve it with ``serve_http``."""
     # No static folder: every route is in the API's route map (and its auth table test).
     app = QuartTrio("revaer", static_folder=None)
-    app.request_class = _request_class(deps.max_upload_bytes, UPLOAD_PATHS)
+    app.request_class = _request_class(
+        lambda: HttpLimits.of(deps.snapshots.value.app_profile), UPLOAD_PATHS
+    )
     app.config.update(
-        MAX_CONTENT_LENGTH=deps.max_body_bytes,
         # Errors are rendered by our handlers, never by Quart's debug pages.
         PROPAGATE_EXCEPTIONS=False,
         JSON_SORT_KEYS=False,
@@ -63,11 +74,13 @@ def create_app(deps: ApiDeps) -> QuartTrio:
     app.register_blueprint(admin_blueprint(deps))
     app.register_blueprint(events_blueprint(deps))
     app.register_blueprint(torrents_blueprint(deps))
+    app.register_blueprint(keys_blueprint(deps))
     install_openapi(app, version=deps.version)
 
     @app.before_request
-    async def _start_timer() -> None:
+    async def _start_and_admit() -> None:
         g.started = time.perf_counter()
+        await admit(deps)
 
     @app.after_request
     async def _observe(response: Response) -> Response:
@@ -79,6 +92,7 @@ def create_app(deps: ApiDeps) -> QuartTrio:
         deps.metrics.http_requests_total.labels(route=route, method=method, code=code).inc()
         deps.metrics.http_request_seconds.labels(route=route, method=method).observe(elapsed)
         key_id = getattr(g, "key_id", None)
+        response.headers.update(rate_headers())
         _access.info(
             "{} {} {} {:.1f} ms",
             request.method,

@@ -16,7 +16,13 @@ from quart import request
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from revaer.api._request import decode_json, read_required_body, too_large
+from revaer.api._request import (
+    check_json_bounds,
+    decode_json,
+    read_required_body,
+    request_limits,
+    too_large,
+)
 from revaer.errors import BadRequest, InvalidParam, ValidationFailed, pointer
 
 __all__ = [
@@ -95,6 +101,7 @@ async def read_model(model: type[M]) -> M:
 async def read_object() -> dict[str, Any]:
     """The body as a JSON object (for bodies whose model depends on a field, like ``type``)."""
     value = decode_json(await read_required_body())
+    check_json_bounds(value, request_limits())
     if not isinstance(value, dict):
         raise ValidationFailed([InvalidParam(pointer="", message="must be a JSON object")])
     return value

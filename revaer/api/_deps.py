@@ -7,7 +7,9 @@ import time
 from dataclasses import dataclass, field
 
 from revaer.api._auth import ApiKeyVerifier
+from revaer.api._ratelimit import RateLimiter
 from revaer.api._sse import StreamHub
+from revaer.api._usage import KeyUsage
 from revaer.config import ConfigService, ConfigSnapshot, SetupService
 from revaer.events import EventBus, EventJournal, TorrentCatalog
 from revaer.runtime import HealthRegistry, Watched
@@ -27,6 +29,8 @@ class ApiDeps:
     health: HealthRegistry
     metrics: Metrics
     verifier: ApiKeyVerifier
+    limiter: RateLimiter
+    usage: KeyUsage
     bus: EventBus
     journal: EventJournal
     catalog: TorrentCatalog
@@ -35,9 +39,15 @@ class ApiDeps:
     sse_queue_size: int = 65_536
     cursor_key: bytes = field(default_factory=lambda: os.urandom(32))
     """Signs list cursors: they are valid until the daemon restarts."""
-    max_upload_bytes: int = 32 << 20
-    """Body limit of adds (base64 or multipart .torrent files); other bodies: max_body_bytes."""
     build_sha: str = "unknown"
     version: str = "0.0.0"
     started_at: float = field(default_factory=time.time)
-    max_body_bytes: int = 1 << 20
+
+    def publish(self, snapshot: ConfigSnapshot) -> None:
+        """Read-your-writes: publish a snapshot this process just committed.
+
+        The caller's next request sees the change even before the watcher's NOTIFY round
+        trip; the watcher publishes the same revision again as a no-op.
+        """
+        if snapshot.revision > self.snapshots.value.revision:
+            self.snapshots.set(snapshot)

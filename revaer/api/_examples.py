@@ -12,7 +12,11 @@ __all__ = [
     "DETAIL",
     "HEALTH",
     "HEALTH_FULL",
+    "KEY_ISSUED",
+    "KEY_LIST",
+    "KEY_VIEW",
     "LIST",
+    "PUBLIC_SNAPSHOT",
     "SETTINGS_PATCH",
     "SETUP_COMPLETE",
     "SETUP_START",
@@ -105,17 +109,26 @@ HEALTH_FULL = {
     "actor_restarts": {},
     "metrics": {"revaer_config_update_failures_total": 0.0},
 }
-SNAPSHOT: dict[str, Any] = {
+PUBLIC_SNAPSHOT: dict[str, Any] = {
     "revision": 12,
     "app_profile": {"instance_name": "den", "mode": "active", "http_port": 7070},
     "engine_profile": {"download_root": "/srv/revaer/downloads"},
     "fs_policy": {"library_root": "/srv/library"},
-    "api_keys": [
-        {"key_id": "admin", "label": "bootstrap", "enabled": True, "rate_limit": None,
-         "expires_at": None}
-    ],
     "secrets": [],
-}  # fmt: skip
+}
+KEY_VIEW: dict[str, Any] = {
+    "key_id": "sonarr",
+    "label": "Sonarr on nas",
+    "role": "operate",
+    "enabled": True,
+    "rate_limit": {"burst": 300, "per_seconds": 10},
+    "expires_at": None,
+    "created_at": "2026-12-01T10:00:00+00:00",
+    "previous_secret_valid_until": None,
+}
+SNAPSHOT: dict[str, Any] = PUBLIC_SNAPSHOT | {"api_keys": [KEY_VIEW]}
+KEY_LIST = {"keys": [KEY_VIEW | {"last_used_at": "2026-12-01T10:42:07+00:00"}]}
+KEY_ISSUED = {"key": KEY_VIEW, "api_key": "sonarr:3q2+7w…(shown once)"}
 SETUP_START = {"token": "Yq3…(shown once)", "expires_at": "2026-12-01T10:15:00+00:00"}
 SETUP_COMPLETE = SNAPSHOT | {"api_key": "admin:Zm9vYmFy…(shown once)"}
 SETTINGS_PATCH = SNAPSHOT | {"issued_api_keys": []}

@@ -32,11 +32,15 @@ from werkzeug.routing import Rule
 
 from revaer.api.models import API_KEY_HEADER, PROBLEM_CONTENT_TYPE, SETUP_TOKEN_HEADER
 from revaer.api.schemas import Problem
+from revaer.config import Role
 
-__all__ = ["RevaerOpenAPI", "RouteDoc", "documented", "install_openapi"]
+__all__ = ["KEYED", "RevaerOpenAPI", "RouteDoc", "documented", "install_openapi", "route_doc"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-Auth = Literal["api_key", "setup_token", "none"]
+Auth = Literal["api_key", "loopback_or_api_key", "setup_token", "none"]
+"""``api_key``: a key with the route's role; ``loopback_or_api_key``: callers on this host
+need none, others a key with the route's role; ``setup_token``/``none``: no key."""
+KEYED: frozenset[Auth] = frozenset({"api_key", "loopback_or_api_key"})
 
 _DOC_ATTRIBUTE = "_revaer_route_doc"
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -47,8 +51,10 @@ class RouteDoc:
     """What quart-schema cannot say about a route."""
 
     auth: Auth = "api_key"
+    role: Role | None = None
+    """The least role a key needs (``read``, ``operate``, ``admin``); keyed routes only."""
     problems: tuple[int, ...] = ()
-    """Statuses of Problems the route answers with (401 is added for ``api_key`` routes)."""
+    """Statuses of Problems the route answers with (401, 403, 429 are added for keyed ones)."""
     stream: bool = False
     """The 200 answer is a ``text/event-stream``."""
     text: bool = False
@@ -69,6 +75,7 @@ def documented(
     query: Any = None,
     headers: Any = None,
     auth: Auth = "api_key",
+    role: Role | None = None,
     problems: tuple[int, ...] = (),
     stream: bool = False,
     text: bool = False,
@@ -77,7 +84,14 @@ def documented(
     response_examples: dict[int, Any] | None = None,
     body_optional: bool = False,
 ) -> Callable[[F], F]:
-    """Document a route: its models (as it validates and answers with them) and the rest."""
+    """Document a route: its models (as it validates and answers with them) and the rest.
+
+    A keyed route must name its ``role``: access is enforced from this declaration (see
+    ``revaer.api._guard``), so a route cannot be added without deciding who may call it.
+    """
+    if (auth in KEYED) != (role is not None):
+        need = "must" if auth in KEYED else "must not"
+        raise TypeError(f"a route with auth={auth!r} {need} name a role")
 
     def decorator(func: F) -> F:
         if request is not None:
@@ -94,6 +108,7 @@ def documented(
             _DOC_ATTRIBUTE,
             RouteDoc(
                 auth=auth,
+                role=role,
                 problems=problems,
                 stream=stream,
                 text=text,
@@ -107,6 +122,19 @@ def documented(
         return func
 
     return decorator
+
+
+_WHO: dict[Role, str] = {
+    "read": "an API key with the `read`, `operate` or `admin` role.",
+    "operate": "an API key with the `operate` or `admin` role.",
+    "admin": "an API key with the `admin` role.",
+}
+
+
+def route_doc(func: Callable[..., Any]) -> RouteDoc | None:
+    """The ``RouteDoc`` of a view function, None when it has none."""
+    doc = getattr(func, _DOC_ATTRIBUTE, None)
+    return doc if isinstance(doc, RouteDoc) else None
 
 
 def _problem_response(status: int) -> dict[str, Any]:
@@ -172,9 +200,16 @@ class RevaerOpenAPI(OpenAPIProvider):
     ) -> set[int]:
         """Sets the security and completes the body; returns the Problem statuses."""
         problems = set(doc.problems) | {400}
-        if doc.auth == "api_key":
-            problems |= {401, 409}
-            op["security"] = [{"ApiKey": []}]
+        if doc.auth in KEYED:
+            problems |= {401, 403, 409, 429}
+            # OpenAPI 3.1 lets a non-OAuth requirement list the roles it needs.
+            keyed = {"ApiKey": [doc.role]}
+            op["security"] = [keyed] if doc.auth == "api_key" else [{}, keyed]
+            op["x-revaer-role"] = doc.role
+            who = "Needs " + _WHO[doc.role or "admin"]
+            if doc.auth == "loopback_or_api_key":
+                who = "Callers on this host need no key; others need " + _WHO[doc.role or "admin"]
+            op["description"] = (op.get("description", "") + "\n\nAccess: " + who).strip()
         elif doc.auth == "setup_token":
             op["security"] = [{"SetupToken": []}]
         else:
@@ -212,7 +247,12 @@ class RevaerOpenAPI(OpenAPIProvider):
                 "type": "apiKey",
                 "in": "header",
                 "name": API_KEY_HEADER,
-                "description": "`key_id:secret` of an API key (issued by setup or a patch).",
+                "description": (
+                    "`key_id:secret` of an API key (issued by setup or `POST /v1/keys`). "
+                    "Roles: `read` (GET routes and the event stream), `operate` (read plus "
+                    "torrent add, select, actions, removal), `admin` (everything, including "
+                    "settings and keys). Each operation lists the role it needs."
+                ),
             },
             "SetupToken": {
                 "type": "apiKey",

@@ -9,27 +9,35 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import pydantic_core
-from quart import g, request
+from quart import request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from revaer.api._auth import ApiKeyVerifier
-from revaer.api.models import API_KEY_HEADER, REQUEST_ID_HEADER
-from revaer.config import ApiKeyRecord
-from revaer.errors import BadRequest, Forbidden, InvalidParam, PayloadTooLarge
+from revaer.api.models import REQUEST_ID_HEADER
+from revaer.config import HttpLimits
+from revaer.errors import (
+    BadRequest,
+    Forbidden,
+    InvalidParam,
+    PayloadTooLarge,
+    ValidationFailed,
+    pointer,
+)
 from revaer.runtime import bound_request_id
 
 __all__ = [
     "RequestIdMiddleware",
-    "authenticate",
+    "check_json_bounds",
     "current_request_id",
     "decode_json",
     "read_body",
     "read_json",
     "read_required_body",
+    "request_limits",
     "require_loopback",
     "too_large",
 ]
 
+_DEFAULT_LIMITS = HttpLimits()
 _VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _SCOPE_KEY = "revaer.request_id"
 
@@ -74,13 +82,6 @@ class RequestIdMiddleware:
             await self._app(scope, receive, send_with_id)
 
 
-async def authenticate(verifier: ApiKeyVerifier) -> ApiKeyRecord:
-    """Verify the request's API key; the access log then names the key."""
-    key = await verifier.verify(request.headers.get(API_KEY_HEADER))
-    g.key_id = key.key_id
-    return key
-
-
 def current_request_id() -> str | None:
     """The id of the request being handled."""
     value = request.scope.get(_SCOPE_KEY)
@@ -117,9 +118,43 @@ async def read_required_body() -> bytes:
 
 
 async def read_json(*, required: bool = True) -> Any:
-    """The request body as JSON; malformed or oversized bodies are clear 4xx problems."""
+    """The request body as JSON; malformed, oversized or too deep bodies are clear 4xx problems."""
     raw = await (read_required_body() if required else read_body())
-    return decode_json(raw) if raw else None
+    if not raw:
+        return None
+    value = decode_json(raw)
+    check_json_bounds(value, request_limits())
+    return value
+
+
+def request_limits() -> HttpLimits:
+    """The limits in effect when this request arrived (set by the app's request class)."""
+    limits = getattr(request, "limits", None)
+    return limits if isinstance(limits, HttpLimits) else _DEFAULT_LIMITS
+
+
+def check_json_bounds(value: Any, limits: HttpLimits) -> None:
+    """Refuse (422, with the pointer) JSON nested deeper, or with longer strings or more
+    elements, than ``limits`` allow. Iterative: a hostile depth cannot exhaust the stack."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+    while stack:
+        item, path = stack.pop()
+        problem = None
+        if isinstance(item, str):
+            if len(item) > limits.max_json_string:
+                problem = f"is longer than {limits.max_json_string} characters"
+        elif isinstance(item, list | dict):
+            if len(path) >= limits.max_json_depth:
+                problem = f"nests deeper than {limits.max_json_depth} levels"
+            elif len(item) > limits.max_json_items:
+                problem = f"has more than {limits.max_json_items} elements"
+            elif isinstance(item, list):
+                stack.extend((child, (*path, i)) for i, child in enumerate(item))
+            else:
+                stack.extend((k, (*path, k)) for k in item)  # member names are strings too
+                stack.extend((child, (*path, k)) for k, child in item.items())
+        if problem is not None:
+            raise ValidationFailed([InvalidParam(pointer=pointer(*path), message=problem)])
 
 
 def decode_json(raw: bytes) -> Any:

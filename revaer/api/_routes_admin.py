@@ -8,9 +8,10 @@ from quart import Blueprint, Response, request
 
 from revaer.api import _examples as ex
 from revaer.api._deps import ApiDeps
+from revaer.api._guard import current_key
 from revaer.api._openapi import documented
 from revaer.api._problem import json_response
-from revaer.api._request import authenticate, current_request_id, read_json, require_loopback
+from revaer.api._request import current_request_id, read_json, require_loopback
 from revaer.api.models import (
     SETUP_TOKEN_HEADER,
     SettingsChangesetDoc,
@@ -22,7 +23,6 @@ from revaer.api.models import (
 from revaer.config import (
     DEFAULT_TOKEN_TTL,
     MAX_TOKEN_TTL,
-    ConfigSnapshot,
     FieldError,
     integer,
     string,
@@ -104,7 +104,7 @@ def admin_blueprint(deps: ApiDeps) -> Blueprint:
         result = await deps.setup.complete(
             request.headers.get(SETUP_TOKEN_HEADER), body, request_id=current_request_id()
         )
-        _publish(deps, result.change.snapshot)
+        deps.publish(result.change.snapshot)
         return json_response({**result.change.snapshot.to_json(), "api_key": result.api_key})
 
     @bp.patch("/settings")
@@ -112,28 +112,20 @@ def admin_blueprint(deps: ApiDeps) -> Blueprint:
         request=SettingsChangesetDoc,
         responses={200: SettingsPatchResponse},
         problems=(503,),
+        role="admin",
         request_example={"engine_profile": {"max_download_bps": 10485760}},
         response_examples={200: ex.SETTINGS_PATCH},
     )
     async def patch_settings() -> Response:
         """Change settings (a partial document); omitted fields stay as they are."""
-        key = await authenticate(deps.verifier)
-        if deps.snapshots.value.mode != "active":
-            raise Conflict("complete setup first")
+        key = current_key()
         body = await read_json()
         result = await deps.config.apply(
             body, source="api", actor=key.key_id, request_id=current_request_id()
         )
-        _publish(deps, result.snapshot)
+        deps.publish(result.snapshot)
         return json_response(
             {**result.snapshot.to_json(), "issued_api_keys": list(result.issued_keys)}
         )
 
     return bp
-
-
-def _publish(deps: ApiDeps, snapshot: ConfigSnapshot) -> None:
-    # Read-your-writes: the caller's next request sees the change even before the watcher's
-    # NOTIFY round trip; the watcher publishes the same revision again as a no-op.
-    if snapshot.revision > deps.snapshots.value.revision:
-        deps.snapshots.set(snapshot)

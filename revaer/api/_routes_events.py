@@ -5,7 +5,6 @@ from __future__ import annotations
 from quart import Blueprint, Response, request
 
 from revaer.api._deps import ApiDeps
-from revaer.api._guard import operator
 from revaer.api._openapi import documented
 from revaer.api._query import QueryReader
 from revaer.api._sse import StreamSettings, event_stream
@@ -43,7 +42,12 @@ def events_blueprint(deps: ApiDeps) -> Blueprint:
     bp = Blueprint("events", __name__)
 
     @documented(
-        query=EventParams, headers=EventHeaders, responses={200: None}, stream=True, problems=(422,)
+        role="read",
+        query=EventParams,
+        headers=EventHeaders,
+        responses={200: None},
+        stream=True,
+        problems=(422,),
     )
     async def events() -> Response:
         """Stream events (Server-Sent Events), replaying from ``Last-Event-ID``.
@@ -55,7 +59,6 @@ def events_blueprint(deps: ApiDeps) -> Blueprint:
         gets a `resync` event: re-list, then follow. A client that stops reading is dropped
         with a final `lagged` event.
         """
-        await operator(deps)
         wanted, after = stream_request()
         events_settings = deps.snapshots.value.app_profile.get("events") or {}
         settings = StreamSettings(

@@ -14,7 +14,7 @@ from revaer.api import _examples as ex
 from revaer.api._deps import ApiDeps
 from revaer.api._openapi import documented
 from revaer.api._problem import json_response
-from revaer.api.models import ConfigSnapshotDoc, HealthDoc, HealthFullDoc
+from revaer.api.models import HealthDoc, HealthFullDoc, PublicSnapshotDoc
 from revaer.errors import RevaerError
 from revaer.runtime import HealthState
 
@@ -88,20 +88,22 @@ def system_blueprint(deps: ApiDeps) -> Blueprint:
         return json_response(body)
 
     @bp.get("/metrics")
-    @documented(responses={200: None}, auth="none", text=True)
+    @documented(responses={200: None}, auth="loopback_or_api_key", role="read", text=True)
     async def metrics() -> Response:
-        """Prometheus metrics (see docs/operations.md for the list)."""
+        """Prometheus metrics (docs/operations.md); they name key ids: off-host needs a key."""
         return Response(
             deps.metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8"
         )
 
     @bp.get("/.well-known/revaer.json")
     @documented(
-        responses={200: ConfigSnapshotDoc}, auth="none", response_examples={200: ex.SNAPSHOT}
+        responses={200: PublicSnapshotDoc},
+        auth="none",
+        response_examples={200: ex.PUBLIC_SNAPSHOT},
     )
     async def well_known() -> Response:
-        """The configuration snapshot and its revision (no secrets, no key hashes)."""
-        return json_response(deps.snapshots.value.to_json())
+        """The configuration snapshot and its revision (no secrets, no API keys)."""
+        return json_response(deps.snapshots.value.to_json(with_keys=False))
 
     document: list[bytes] = []
 

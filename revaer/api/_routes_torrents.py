@@ -24,7 +24,6 @@ from revaer.api._body import (
     validate_object,
 )
 from revaer.api._deps import ApiDeps
-from revaer.api._guard import operator
 from revaer.api._listing import (
     SORTS,
     STATES,
@@ -238,6 +237,7 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
         return record
 
     @documented(
+        role="operate",
         request=TorrentAddRequest,
         form=TorrentAddRequest,
         responses={202: AddAccepted},
@@ -252,7 +252,6 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
         each `.torrent` file part is one torrent, the other fields apply to all of them, and a
         refused file is listed in `rejected` while the others are added.
         """
-        await operator(deps)
         adds = await _read_adds()
         results = await engine.add_many(adds.commands)
         accepted: list[AddedTorrent] = []
@@ -277,6 +276,7 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
         return _json(body, 202, {"location": f"/v1/torrents/{accepted[0].torrent_id}"})
 
     @documented(
+        role="read",
         query=ListParams,
         responses={200: TorrentList},
         problems=(422,),
@@ -291,7 +291,6 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
         `-` first to reverse. Pass `next` back as `cursor` (with the same filters and sort)
         for the following page; the `Link: rel="next"` header carries the whole URL.
         """
-        await operator(deps)
         query = _list_query(codec)
         records, last = list_page(deps.catalog, query)
         cursor = codec.encode(query, last) if last is not None else None
@@ -304,14 +303,18 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
         body = page_json(records, cursor, catalog_size=len(deps.catalog))
         return Response(body, content_type=_JSON, headers=headers)
 
-    @documented(responses={200: TorrentDetail}, problems=(404,), response_examples={200: ex.DETAIL})
+    @documented(
+        role="read",
+        responses={200: TorrentDetail},
+        problems=(404,),
+        response_examples={200: ex.DETAIL},
+    )
     async def get_torrent(torrent_id: uuid.UUID) -> Response:
         """One torrent: the summary plus files, trackers, pieces, selection and FsOps status.
 
         Live fields (per-file progress, tracker status, pieces, connections) come from the
         engine; while it is down they are null and `live` is false.
         """
-        await operator(deps)
         record = record_of(torrent_id)
         inspected: Inspected | None = None
         if engine.running:
@@ -322,6 +325,7 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
         return _json(detail(record, inspected))
 
     @documented(
+        role="operate",
         request=SelectRequest,
         responses={200: ActionAccepted},
         problems=(404, 503),
@@ -329,7 +333,6 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
     )
     async def select_files(torrent_id: uuid.UUID) -> Response:
         """Change the file selection: include/exclude globs, skip_fluff, per-file priorities."""
-        await operator(deps)
         body = await read_model(SelectRequest)
         record = record_of(torrent_id)
         priorities: dict[int, int] = {}
@@ -409,6 +412,7 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
         return validate_object(model, doc, prefix)
 
     @documented(
+        role="operate",
         request=ActionRequest,
         responses={200: ActionAccepted},
         problems=(404, 503),
@@ -418,13 +422,13 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
     async def action(torrent_id: uuid.UUID) -> Response:
         """Act on a torrent: `type` is pause, resume, remove, reannounce, recheck,
         sequential, rate, move, tags or peers (see the body schema for each one's fields)."""
-        await operator(deps)
         parsed = parse_action(await read_object())
         record = record_of(torrent_id)
         await act(record, parsed)
         return _json({"torrent_id": record.torrent_id, "action": parsed.type})
 
     @documented(
+        role="operate",
         request=BulkActionRequest,
         responses={200: BulkResults},
         problems=(503,),
@@ -432,7 +436,6 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
     )
     async def bulk_action() -> Response:
         """One action for many torrents, by `ids` or by `filter`; a result per torrent."""
-        await operator(deps)
         doc = await read_object()
         action_doc = doc.get("action")
         if isinstance(action_doc, dict):
@@ -479,6 +482,7 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
         return _json({"action": body.action.type, "results": results})
 
     @documented(
+        role="operate",
         query=RemoveParams,
         responses={200: ActionAccepted},
         problems=(404, 422, 503),
@@ -486,7 +490,6 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
     )
     async def admin_remove(torrent_id: uuid.UUID) -> Response:
         """Remove a torrent (`?delete_data=true` deletes its files too)."""
-        await operator(deps)
         record = record_of(torrent_id)
         reader = QueryReader(request.args, RemoveParams.model_fields)
         flag = (reader.text("delete_data") or "false").lower()

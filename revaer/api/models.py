@@ -17,13 +17,21 @@ __all__ = [
     "REQUEST_ID_HEADER",
     "SETUP_TOKEN_HEADER",
     "ApiKeyChange",
+    "ApiKeyIssueRequest",
+    "ApiKeyIssued",
+    "ApiKeyList",
+    "ApiKeyListItem",
+    "ApiKeyRotateRequest",
+    "ApiKeyUpdateRequest",
     "ApiKeyView",
     "ConfigSnapshotDoc",
     "HealthDoc",
     "HealthFullDoc",
     "InvalidParamDoc",
     "ProblemDoc",
+    "PublicSnapshotDoc",
     "RateLimitDoc",
+    "Role",
     "SecretChange",
     "SettingsChangesetDoc",
     "SettingsPatchResponse",
@@ -65,25 +73,87 @@ class RateLimitDoc(TypedDict):
     per_seconds: int
 
 
+Role = Literal["read", "operate", "admin"]
+
+
 class ApiKeyView(TypedDict):
-    """An API key as the snapshot shows it (never the secret or its hash)."""
+    """An API key as admins see it (never the secret or its hash)."""
 
     key_id: str
     label: str
+    role: Role
+    enabled: bool
+    rate_limit: RateLimitDoc | None
+    expires_at: str | None
+    created_at: str | None
+    previous_secret_valid_until: str | None
+    """After a rotation with a grace period: until when the old secret still works."""
+
+
+class ApiKeyListItem(ApiKeyView):
+    """``GET /v1/keys`` items: the view plus when the key was last used."""
+
+    last_used_at: str | None
+
+
+class ApiKeyList(TypedDict):
+    """``GET /v1/keys``."""
+
+    keys: list[ApiKeyListItem]
+
+
+class ApiKeyIssueRequest(TypedDict, total=False):
+    """``POST /v1/keys``: every field optional; the secret is generated."""
+
+    key_id: str
+    """Letters, digits, ``_.-``, up to 64; generated when absent."""
+    label: str
+    role: Role
+    """``read`` when absent."""
+    rate_limit: RateLimitDoc | None
+    """300 requests per 10 s when absent; ``null`` for none (raises a guard rail)."""
+    expires_at: str | None
+
+
+class ApiKeyUpdateRequest(TypedDict, total=False):
+    """``PATCH /v1/keys/{key_id}``: what to change; omitted fields stay."""
+
+    label: str
+    role: Role
     enabled: bool
     rate_limit: RateLimitDoc | None
     expires_at: str | None
 
 
-class ConfigSnapshotDoc(TypedDict):
-    """``GET /.well-known/revaer.json``: the revision and every settings document."""
+class ApiKeyRotateRequest(TypedDict, total=False):
+    """``POST /v1/keys/{key_id}/rotate``."""
+
+    grace_seconds: int
+    """How long the old secret keeps working (0 when absent: refused at once)."""
+
+
+class ApiKeyIssued(TypedDict):
+    """A key and its secret, shown only in this answer."""
+
+    key: ApiKeyView
+    api_key: str
+    """``key_id:secret``, the value of the ``x-revaer-api-key`` header."""
+
+
+class PublicSnapshotDoc(TypedDict):
+    """``GET /.well-known/revaer.json``: the revision and every settings document, no keys."""
 
     revision: int
     app_profile: dict[str, Any]
     engine_profile: dict[str, Any]
     fs_policy: dict[str, Any]
-    api_keys: list[ApiKeyView]
     secrets: list[str]
+
+
+class ConfigSnapshotDoc(PublicSnapshotDoc):
+    """The snapshot as admins see it (settings answers): with the API keys."""
+
+    api_keys: list[ApiKeyView]
 
 
 class ApiKeyChange(TypedDict):
@@ -96,6 +166,9 @@ class ApiKeyChange(TypedDict):
     secret: NotRequired[str]
     rate_limit: NotRequired[RateLimitDoc | None]
     expires_at: NotRequired[str | None]
+    role: NotRequired[Role]
+    grace_seconds: NotRequired[int]
+    """With ``secret``: how long the old secret keeps working."""
 
 
 class SecretChange(TypedDict):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-__all__ = ["generate_secret", "hash_secret", "verify_secret"]
+__all__ = ["decoy_hash", "generate_secret", "hash_secret", "verify_secret"]
 
 # argon2-cffi defaults: the RFC 9106 "low memory" profile (64 MiB, t=3), 50 to 200 ms a hash.
 _HASHER = PasswordHasher()
@@ -29,3 +30,21 @@ def verify_secret(secret_hash: str, secret: str) -> bool:
         return _HASHER.verify(secret_hash, secret)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def decoy_hash() -> str:
+    """A well-formed argon2id hash with the current parameters that no secret matches.
+
+    Verifying against it costs what verifying against a real key costs, so a key id that does
+    not exist takes as long to refuse as a wrong secret (no timing oracle). Verification time
+    depends on the parameters only, so no hashing is needed to make one.
+    """
+
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode().rstrip("=")
+
+    h = _HASHER
+    return (
+        f"$argon2id$v=19$m={h.memory_cost},t={h.time_cost},p={h.parallelism}"
+        f"${b64(secrets.token_bytes(h.salt_len))}${b64(secrets.token_bytes(h.hash_len))}"
+    )

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import click
 
-from revaer.api.models import ApiKeyView, ConfigSnapshotDoc, RateLimitDoc
+from revaer.api.models import PublicSnapshotDoc
 from revaer.cli._context import CommandGroup, Invocation, pass_invocation
-from revaer.cli._output import align_columns, flatten, format_value
+from revaer.cli._output import flatten, format_value
 from revaer.cli._wire import decode_snapshot
 
-__all__ = ["config", "snapshot_table"]
+__all__ = ["KEYS_HINT", "config", "snapshot_table"]
 
 SNAPSHOT_PATH = "/.well-known/revaer.json"
+KEYS_HINT = "api_keys = (not public; list them with: revaer keys ls)"
 
 
 @click.group(cls=CommandGroup)
@@ -28,35 +29,17 @@ def get(invocation: Invocation) -> None:
     invocation.console.result(snapshot, snapshot_table(snapshot))
 
 
-def snapshot_table(snapshot: ConfigSnapshotDoc) -> list[str]:
-    """``revision = n``, then ``section.field = value`` lines, then secrets and API keys."""
+def snapshot_table(snapshot: PublicSnapshotDoc) -> list[str]:
+    """``revision = n``, then ``section.field = value`` lines, then secret names.
+
+    The public snapshot has no API keys (key ids are not published to unauthenticated
+    callers); a last line says where to find them.
+    """
     lines = [f"revision = {snapshot['revision']}"]
     for section in ("app_profile", "engine_profile", "fs_policy"):
         lines.extend(
             f"{path} = {format_value(value)}" for path, value in flatten(section, snapshot[section])
         )
     lines.append(f"secrets = {', '.join(snapshot['secrets']) or '(none)'}")
-    if not snapshot["api_keys"]:
-        lines.append("api_keys = (none)")
-        return lines
-    lines.append("api_keys:")
-    rows = [_key_row(key) for key in snapshot["api_keys"]]
-    header = ("KEY_ID", "LABEL", "ENABLED", "RATE_LIMIT", "EXPIRES_AT")
-    lines.extend(f"  {line}" for line in align_columns(header, rows))
+    lines.append(KEYS_HINT)
     return lines
-
-
-def _key_row(key: ApiKeyView) -> tuple[str, str, str, str, str]:
-    return (
-        key["key_id"],
-        key["label"],
-        format_value(key["enabled"]),
-        _rate_limit(key.get("rate_limit")),
-        key.get("expires_at") or "-",
-    )
-
-
-def _rate_limit(limit: RateLimitDoc | None) -> str:
-    if limit is None:
-        return "unlimited"
-    return f"{limit['burst']}/{limit['per_seconds']}s"

@@ -83,11 +83,17 @@ class ProblemError(CliError):
     """The server answered with a problem document.
 
     ``problem`` is the normalised document used for text output; ``document`` is the body
-    exactly as received (extension members included), used for JSON output.
+    exactly as received (extension members included), used for JSON output. ``retry_after``
+    is the ``Retry-After`` header (a 429 or 503 says when to try again), if any.
     """
 
     def __init__(
-        self, problem: ProblemDoc, document: dict[str, object], *, http_status: int
+        self,
+        problem: ProblemDoc,
+        document: dict[str, object],
+        *,
+        http_status: int,
+        retry_after: str | None = None,
     ) -> None:
         is_validation = (
             400 <= http_status < 500 and http_status != 409 and bool(problem.get("invalid_params"))
@@ -99,6 +105,7 @@ class ProblemError(CliError):
         self.problem = problem
         self.document = document
         self.http_status = http_status
+        self.retry_after = retry_after
 
 
 class RequestFailedError(CliError):

@@ -139,7 +139,7 @@ class ApiClient:
         body: Mapping[str, object] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> object:
-        """Send a request and return its decoded JSON body (any 2xx).
+        """Send a request and return its decoded JSON body (any 2xx; ``None`` for a 204).
 
         Raises ``ProblemError`` for a problem response, ``RequestFailedError`` when the request
         does not complete, and ``BadResponseError`` for any other answer.
@@ -151,6 +151,8 @@ class ApiClient:
         self._diagnostic(
             f"<- {response.status_code} {response.reason_phrase} ({elapsed_ms:.0f} ms)"
         )
+        if response.status_code == httpx.codes.NO_CONTENT:
+            return None
         if response.is_success:
             try:
                 return response.json()
@@ -260,7 +262,12 @@ def _failure(where: str, response: httpx.Response) -> ProblemError | BadResponse
             isinstance(document, dict) and "title" in document
         )
         if problem is not None and isinstance(document, dict) and looks_like_problem:
-            return ProblemError(problem, document, http_status=response.status_code)
+            return ProblemError(
+                problem,
+                document,
+                http_status=response.status_code,
+                retry_after=response.headers.get("retry-after"),
+            )
         if media_type == PROBLEM_CONTENT_TYPE:
             return BadResponseError(f"{where}: {status} with an unreadable problem document")
     return BadResponseError(f"{where}: the server answered {status} without a problem document")

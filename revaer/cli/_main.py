@@ -17,6 +17,7 @@ import click
 from revaer.cli._config import config
 from revaer.cli._context import CommandGroup, Invocation, Wiring, command_path
 from revaer.cli._errors import CliError, ExitCode
+from revaer.cli._keys import keys
 from revaer.cli._output import Console, OutputFormat
 from revaer.cli._params import API_URL, SECONDS
 from revaer.cli._secrets import Redactor
@@ -169,3 +170,4 @@ cli.add_command(status)
 cli.add_command(select)
 cli.add_command(action)
 cli.add_command(tail)
+cli.add_command(keys)

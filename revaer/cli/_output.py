@@ -87,8 +87,15 @@ def _error_lines(error: CliError, request_id: str) -> list[str]:
         f"  {param['pointer'] or '(body)'}: {param['message']}"
         for param in problem.get("invalid_params", [])
     )
+    if error.retry_after:
+        lines.append(f"retry after: {_retry_after(error.retry_after)}")
     lines.append(f"request id: {problem.get('request_id', request_id)}")
     return lines
+
+
+def _retry_after(value: str) -> str:
+    # Retry-After is either delay-seconds or an HTTP date; only the former gets a unit.
+    return f"{value} s" if value.isdigit() else value
 
 
 def _dumps(document: Mapping[str, object]) -> str:

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import ipaddress
 import math
+from datetime import datetime
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
 import click
 
-__all__ = ["ABSOLUTE_PATH", "API_URL", "IP_ADDRESS", "PORT", "SECONDS"]
+from revaer.api.models import RateLimitDoc
+
+__all__ = ["ABSOLUTE_PATH", "API_URL", "IP_ADDRESS", "PORT", "RATE_LIMIT", "SECONDS", "TIMESTAMP"]
 
 
 class _IpAddress(click.ParamType[str, str]):
@@ -76,8 +79,42 @@ class _Seconds(click.ParamType[float, str | float]):
         return seconds
 
 
+class _RateLimit(click.ParamType[RateLimitDoc, str]):
+    """``BURST/SECONDS``: at most BURST requests per SECONDS seconds, both whole numbers > 0."""
+
+    name = "burst/seconds"
+
+    def convert(
+        self, value: str, param: click.Parameter | None, ctx: click.Context | None
+    ) -> RateLimitDoc:
+        burst, sep, seconds = value.partition("/")
+        seconds = seconds.removesuffix("s")
+        if not (sep and burst.isdigit() and seconds.isdigit()):
+            self.fail(f"{value!r} is not BURST/SECONDS (e.g. 300/10)", param, ctx)
+        if int(burst) < 1 or int(seconds) < 1:
+            self.fail(f"{value!r}: BURST and SECONDS must be at least 1", param, ctx)
+        return RateLimitDoc(burst=int(burst), per_seconds=int(seconds))
+
+
+class _Timestamp(click.ParamType[str, str]):
+    """An ISO 8601 timestamp with a timezone, sent as given."""
+
+    name = "iso8601"
+
+    def convert(self, value: str, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 timestamp", param, ctx)
+        if parsed.tzinfo is None:
+            self.fail(f"{value!r} has no timezone (e.g. 2030-01-01T00:00:00Z)", param, ctx)
+        return value
+
+
 IP_ADDRESS = _IpAddress()
 ABSOLUTE_PATH = _AbsolutePath()
 API_URL = _ApiUrl()
 SECONDS = _Seconds()
+RATE_LIMIT = _RateLimit()
+TIMESTAMP = _Timestamp()
 PORT = click.IntRange(1, 65535)

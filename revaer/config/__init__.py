@@ -1,6 +1,12 @@
 """The PostgreSQL-backed configuration: snapshots, changesets, the setup flow, the watcher."""
 
-from revaer.config._changeset import ApiKeyChange, SecretChange, SettingsChangeset, parse_changeset
+from revaer.config._changeset import (
+    ApiKeyChange,
+    SecretChange,
+    SettingsChangeset,
+    parse_changeset,
+    parse_key_fields,
+)
 from revaer.config._fields import FieldError, integer, string
 from revaer.config._limits import AuthThrottle, HttpLimits
 from revaer.config._schema import SECTIONS, Field, Section
@@ -12,13 +18,21 @@ from revaer.config._setup import (
     SetupResult,
     SetupService,
 )
-from revaer.config._snapshot import ApiKeyRecord, ConfigSnapshot, RateLimit
+from revaer.config._snapshot import (
+    ROLES,
+    ApiKeyRecord,
+    ConfigSnapshot,
+    RateLimit,
+    Role,
+    role_allows,
+)
 from revaer.config._watcher import CHANNEL, ConfigWatcher
 
 __all__ = [
     "CHANNEL",
     "DEFAULT_TOKEN_TTL",
     "MAX_TOKEN_TTL",
+    "ROLES",
     "SECTIONS",
     "ApiKeyChange",
     "ApiKeyRecord",
@@ -32,6 +46,7 @@ __all__ = [
     "HttpLimits",
     "IssuedToken",
     "RateLimit",
+    "Role",
     "SecretChange",
     "Section",
     "SettingsChangeset",
@@ -39,5 +54,7 @@ __all__ = [
     "SetupService",
     "integer",
     "parse_changeset",
+    "parse_key_fields",
+    "role_allows",
     "string",
 ]

@@ -17,12 +17,21 @@ from revaer.config._schema import SECTIONS, immutable_key_names
 from revaer.config._snapshot import RateLimit
 from revaer.errors import InvalidParam, ValidationFailed, pointer
 
-__all__ = ["ApiKeyChange", "SecretChange", "SettingsChangeset", "parse_changeset"]
+__all__ = [
+    "MAX_GRACE_SECONDS",
+    "ApiKeyChange",
+    "SecretChange",
+    "SettingsChangeset",
+    "parse_changeset",
+    "parse_key_fields",
+]
 
 _TOP_LEVEL = ("expected_revision", *SECTIONS, "api_keys", "secrets")
 _KEY_ID = f.string(min_len=1, max_len=64, pattern=r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _SECRET_NAME = f.string(min_len=1, max_len=128, pattern=r"[a-z0-9][a-z0-9_.-]*")
 _MAX_OPS = 64
+MAX_GRACE_SECONDS = 30 * 86_400
+"""How long a rotated-out secret may keep working at most."""
 _IMMUTABLE_NAMES = f.one_of_sequence(
     [n for n in immutable_key_names() if n != "app_profile.version"]
 )
@@ -43,6 +52,8 @@ _KEY_FIELDS: dict[str, f.Validator] = {
     "secret": f.string(min_len=16, max_len=256, pattern=r"[\x21-\x7e]+"),
     "rate_limit": f.nullable(_rate_limit),
     "expires_at": f.nullable(f.timestamp),
+    "role": f.choice("read", "operate", "admin"),
+    "grace_seconds": f.integer(0, MAX_GRACE_SECONDS),
 }
 
 
@@ -184,9 +195,38 @@ def _parse_api_keys(raw: Any, problems: _Problems) -> list[ApiKeyChange]:
                 problems.add(pointer("api_keys", index, name), "unknown field")
                 continue
             fields[name] = problems.check(validator, value, "api_keys", index, name)
+        if "grace_seconds" in fields and "secret" not in fields:
+            problems.add(
+                pointer("api_keys", index, "grace_seconds"),
+                "applies only with a new secret (it keeps the old one working that long)",
+            )
         if key_id is not None:
             changes.append(ApiKeyChange(op=op, key_id=key_id, index=index, fields=fields))
     return changes
+
+
+def parse_key_fields(raw: Any, allowed: frozenset[str]) -> dict[str, Any]:
+    """Validate the fields of one API key given on their own (``/v1/keys`` bodies).
+
+    ``allowed`` names the fields this body may hold (``key_id`` among them when it may name
+    the key); problems point at the body's root (``/label``).
+    """
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ValidationFailed([InvalidParam(pointer="", message="must be a JSON object")])
+    problems = _Problems()
+    fields: dict[str, Any] = {}
+    validators = {"key_id": _KEY_ID, **_KEY_FIELDS}
+    for name, value in raw.items():
+        validator = validators.get(name) if name in allowed else None
+        if validator is None:
+            problems.add(pointer(name), "unknown field")
+            continue
+        fields[name] = problems.check(validator, value, name)
+    if problems.items:
+        raise ValidationFailed(problems.items)
+    return fields
 
 
 def _parse_secrets(raw: Any, problems: _Problems) -> list[SecretChange]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import trio
@@ -17,7 +17,7 @@ from revaer.config._snapshot import ConfigSnapshot, RateLimit, snapshot_from_row
 from revaer.db import Database, Tx
 from revaer.errors import Conflict, InvalidParam, ValidationFailed, pointer
 
-__all__ = ["ChangeResult", "ConfigService", "InTransaction"]
+__all__ = ["DEFAULT_KEY_RATE_LIMIT", "ChangeResult", "ConfigService", "InTransaction"]
 
 LOAD_SNAPSHOT = """
 SELECT r.revision,
@@ -35,6 +35,9 @@ SELECT r.revision,
 InTransaction = Callable[[Tx, ConfigSnapshot], Awaitable[None]]
 
 _HASH_LIMITER = trio.CapacityLimiter(2)
+
+DEFAULT_KEY_RATE_LIMIT = RateLimit(burst=300, per_seconds=10)
+"""The limit of a new key that does not name one (``rate_limit: null`` asks for none)."""
 _log = logger.bind(actor="config")
 
 
@@ -131,7 +134,7 @@ class ConfigService:
             if problems:
                 raise ValidationFailed(problems)
             after = snapshot_from_row(_require(await tx.fetchrow(LOAD_SNAPSHOT)))
-            _require_usable_key(after)
+            _require_usable_admin_key(after)
             changed = after.revision != current.revision
             if changed:
                 await tx.execute(
@@ -285,15 +288,21 @@ def _require(row: Any) -> Any:
     return row
 
 
-def _require_usable_key(after: ConfigSnapshot) -> None:
-    # An active instance without a usable key could never be administered again.
+def _require_usable_admin_key(after: ConfigSnapshot) -> None:
+    # An active instance without a usable admin key could never be administered again: the
+    # last one cannot be deleted, disabled, expired or demoted.
     now = datetime.now(UTC)
-    usable = [
-        k for k in after.api_keys if k.enabled and (k.expires_at is None or k.expires_at > now)
-    ]
-    if after.mode == "active" and not usable:
-        raise ValidationFailed(
-            [InvalidParam(pointer="/api_keys", message="would leave no enabled, unexpired API key")]
+    if after.mode == "active" and not any(
+        k.role == "admin" and k.usable(now) for k in after.api_keys
+    ):
+        raise Conflict(
+            "the last enabled, unexpired admin key cannot be revoked, disabled, expired or "
+            "demoted; issue another admin key first",
+            invalid_params=[
+                InvalidParam(
+                    pointer="/api_keys", message="would leave no enabled, unexpired admin key"
+                )
+            ],
         )
 
 
@@ -320,13 +329,22 @@ def _key_columns(change: ApiKeyChange) -> dict[str, Any]:
             limit: RateLimit | None = value
             columns["rate_limit_burst"] = limit.burst if limit else None
             columns["rate_limit_per_seconds"] = limit.per_seconds if limit else None
-        elif name != "secret":
+        elif name not in ("secret", "grace_seconds"):
             columns[name] = value
     return columns
 
 
 async def _insert_key(tx: Tx, change: ApiKeyChange, secret_hash: str) -> None:
-    columns = {"key_id": change.key_id, "secret_hash": secret_hash, **_key_columns(change)}
+    defaults: dict[str, Any] = {"role": "read"}
+    if "rate_limit" not in change.fields:
+        defaults["rate_limit_burst"] = DEFAULT_KEY_RATE_LIMIT.burst
+        defaults["rate_limit_per_seconds"] = DEFAULT_KEY_RATE_LIMIT.per_seconds
+    columns = {
+        "key_id": change.key_id,
+        "secret_hash": secret_hash,
+        **defaults,
+        **_key_columns(change),
+    }
     names = ", ".join(columns)
     params = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
     await tx.execute(
@@ -341,6 +359,7 @@ async def _update_key(tx: Tx, change: ApiKeyChange, current: ConfigSnapshot) -> 
     stored = {
         "label": record.label,
         "enabled": record.enabled,
+        "role": record.role,
         "expires_at": record.expires_at,
         "rate_limit_burst": record.rate_limit.burst if record.rate_limit else None,
         "rate_limit_per_seconds": record.rate_limit.per_seconds if record.rate_limit else None,
@@ -350,6 +369,12 @@ async def _update_key(tx: Tx, change: ApiKeyChange, current: ConfigSnapshot) -> 
     secret = change.fields.get("secret")
     if secret is not None:
         columns["secret_hash"] = await _hash(secret)
+        # A rotation: the old secret keeps working for the grace asked for (none by default).
+        grace = int(change.fields.get("grace_seconds", 0))
+        columns["previous_secret_hash"] = record.secret_hash if grace else None
+        columns["previous_valid_until"] = (
+            datetime.now(UTC) + timedelta(seconds=grace) if grace else None
+        )
     if not columns:
         return
     sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(columns, start=2))

@@ -139,12 +139,23 @@ async def _was_superseded(tx: Tx, token: str) -> bool:
 
 
 def _with_first_key(changeset: SettingsChangeset) -> SettingsChangeset:
-    if any(k.op == "upsert" for k in changeset.api_keys):
+    # The first key administers the instance: it is an admin key unless the change says
+    # otherwise (and then the last-admin rule refuses the change).
+    first = next((k for k in changeset.api_keys if k.op == "upsert"), None)
+    if first is None:
+        bootstrap = ApiKeyChange(
+            op="upsert",
+            key_id="admin",
+            index=len(changeset.api_keys),
+            fields={"label": "bootstrap", "role": "admin"},
+        )
+        return replace(changeset, api_keys=(*changeset.api_keys, bootstrap))
+    if "role" in first.fields:
         return changeset
-    bootstrap = ApiKeyChange(
-        op="upsert", key_id="admin", index=len(changeset.api_keys), fields={"label": "bootstrap"}
+    admin = replace(first, fields={**first.fields, "role": "admin"})
+    return replace(
+        changeset, api_keys=tuple(admin if k is first else k for k in changeset.api_keys)
     )
-    return replace(changeset, api_keys=(*changeset.api_keys, bootstrap))
 
 
 def _first_key(changeset: SettingsChangeset, change: ChangeResult) -> str:

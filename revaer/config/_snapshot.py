@@ -10,7 +10,15 @@ from typing import Any, Literal, cast
 
 from revaer.types import Revision
 
-__all__ = ["ApiKeyRecord", "ConfigSnapshot", "RateLimit", "snapshot_from_row"]
+__all__ = [
+    "ROLES",
+    "ApiKeyRecord",
+    "ConfigSnapshot",
+    "RateLimit",
+    "Role",
+    "role_allows",
+    "snapshot_from_row",
+]
 
 Mode = Literal["setup", "active"]
 
@@ -23,30 +31,66 @@ class RateLimit:
     per_seconds: int
 
 
+Role = Literal["read", "operate", "admin"]
+ROLES: tuple[Role, ...] = ("read", "operate", "admin")
+"""Least to most privileged: each role may do what the roles before it may."""
+
+
+def role_allows(held: Role, needed: Role) -> bool:
+    """Whether a key with role ``held`` may call a route that needs ``needed``."""
+    return ROLES.index(held) >= ROLES.index(needed)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ApiKeyRecord:
-    """An API key as stored: the argon2id hash, never the secret."""
+    """An API key as stored: argon2id hashes, never the secret."""
 
     key_id: str
     label: str
     enabled: bool
+    role: Role = "admin"
     secret_hash: str = field(repr=False)
+    previous_secret_hash: str | None = field(default=None, repr=False)
+    """The secret before the last rotation, accepted until ``previous_valid_until``."""
+    previous_valid_until: datetime | None = None
     rate_limit: RateLimit | None
     expires_at: datetime | None
+    created_at: datetime | None = None
+
+    def usable(self, now: datetime) -> bool:
+        """Enabled and not expired."""
+        return self.enabled and (self.expires_at is None or self.expires_at > now)
+
+    def accepted_hashes(self, now: datetime) -> tuple[str, ...]:
+        """The hashes a presented secret may match now: current, then previous within grace."""
+        if (
+            self.previous_secret_hash is not None
+            and self.previous_valid_until is not None
+            and self.previous_valid_until > now
+        ):
+            return (self.secret_hash, self.previous_secret_hash)
+        return (self.secret_hash,)
 
     def view(self) -> dict[str, Any]:
-        """The public view (no hash)."""
+        """The view shown to admins (no hashes)."""
         return {
             "key_id": self.key_id,
             "label": self.label,
+            "role": self.role,
             "enabled": self.enabled,
             "rate_limit": (
                 {"burst": self.rate_limit.burst, "per_seconds": self.rate_limit.per_seconds}
                 if self.rate_limit
                 else None
             ),
-            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "expires_at": _iso(self.expires_at),
+            "created_at": _iso(self.created_at),
+            "previous_secret_valid_until": _iso(self.previous_valid_until),
         }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 def _freeze(doc: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -84,16 +128,22 @@ class ConfigSnapshot:
         """The key called ``key_id``, if any."""
         return next((k for k in self.api_keys if k.key_id == key_id), None)
 
-    def to_json(self) -> dict[str, Any]:
-        """The public document (``/.well-known/revaer.json``): no secrets, no hashes."""
-        return {
+    def to_json(self, *, with_keys: bool = True) -> dict[str, Any]:
+        """The document (no secrets, no hashes); ``with_keys=False`` leaves the keys out.
+
+        The public ``/.well-known/revaer.json`` has no keys: a key id is half a credential,
+        and an unauthenticated caller must not learn which ones exist.
+        """
+        doc: dict[str, Any] = {
             "revision": int(self.revision),
             "app_profile": dict(self.app_profile),
             "engine_profile": dict(self.engine_profile),
             "fs_policy": dict(self.fs_policy),
-            "api_keys": [k.view() for k in self.api_keys],
             "secrets": list(self.secret_names),
         }
+        if with_keys:
+            doc["api_keys"] = [k.view() for k in self.api_keys]
+        return doc
 
 
 def _section_doc(raw: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -103,15 +153,22 @@ def _section_doc(raw: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def _key(raw: Mapping[str, Any]) -> ApiKeyRecord:
     burst, per = raw.get("rate_limit_burst"), raw.get("rate_limit_per_seconds")
-    expires = raw.get("expires_at")
     return ApiKeyRecord(
         key_id=raw["key_id"],
         label=raw["label"],
         enabled=raw["enabled"],
+        role=raw.get("role", "admin"),
         secret_hash=raw["secret_hash"],
+        previous_secret_hash=raw.get("previous_secret_hash"),
+        previous_valid_until=_time(raw.get("previous_valid_until")),
         rate_limit=RateLimit(burst=burst, per_seconds=per) if burst and per else None,
-        expires_at=datetime.fromisoformat(expires) if expires else None,
+        expires_at=_time(raw.get("expires_at")),
+        created_at=_time(raw.get("created_at")),
     )
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 def snapshot_from_row(row: Mapping[str, Any]) -> ConfigSnapshot:

@@ -137,6 +137,28 @@ class Metrics:
             namespace=_NS,
             registry=r,
         )
+        self.api_rate_limit_throttled_total = Counter(
+            "api_rate_limit_throttled_total",
+            "Requests refused with 429 because the key's token bucket was empty, by key",
+            ["key_id"],
+            namespace=_NS,
+            registry=r,
+        )
+        self.api_auth_failures_total = Counter(
+            "api_auth_failures_total",
+            "Refused authentications by reason (missing, malformed, invalid, throttled, busy)",
+            ["reason"],
+            namespace=_NS,
+            registry=r,
+        )
+        self.api_key_verifications_total = Counter(
+            "api_key_verifications_total",
+            "API key verifications by result (ok, invalid) and whether the cache answered "
+            "(cached=false: argon2 ran)",
+            ["result", "cached"],
+            namespace=_NS,
+            registry=r,
+        )
         # Both directions exist from the start, so a dashboard's rate() has a series at 0.
         self.downloaded_bytes = self.engine_payload_bytes_total.labels(direction="download")
         self.uploaded_bytes = self.engine_payload_bytes_total.labels(direction="upload")

@@ -143,7 +143,7 @@ def body_of(request: httpx.Request) -> object:
     return json.loads(request.content)
 
 
-SNAPSHOT: dict[str, object] = {
+PUBLIC_SNAPSHOT: dict[str, object] = {
     "revision": 7,
     "app_profile": {
         "instance_name": "den",
@@ -161,21 +161,30 @@ SNAPSHOT: dict[str, object] = {
         "download_root": "/srv/downloads",
     },
     "fs_policy": {"library_root": "/srv/library", "cleanup_keep": ["*.mkv", "*.srt"]},
-    "api_keys": [
-        {
-            "key_id": "admin",
-            "label": "bootstrap",
-            "enabled": True,
-            "rate_limit": {"burst": 10, "per_seconds": 1},
-            "expires_at": None,
-        },
-        {
-            "key_id": "ci",
-            "label": "automation",
-            "enabled": False,
-            "rate_limit": None,
-            "expires_at": "2030-01-01T00:00:00Z",
-        },
-    ],
     "secrets": ["libtorrent.passphrase"],
 }
+"""``GET /.well-known/revaer.json``: no API keys."""
+
+ADMIN_KEY: dict[str, object] = {
+    "key_id": "admin",
+    "label": "bootstrap",
+    "role": "admin",
+    "enabled": True,
+    "rate_limit": {"burst": 10, "per_seconds": 1},
+    "expires_at": None,
+    "created_at": "2026-12-01T10:00:00+00:00",
+    "previous_secret_valid_until": None,
+}
+CI_KEY: dict[str, object] = {
+    "key_id": "ci",
+    "label": "automation",
+    "role": "read",
+    "enabled": False,
+    "rate_limit": None,
+    "expires_at": "2030-01-01T00:00:00Z",
+    "created_at": "2026-12-02T08:30:00+00:00",
+    "previous_secret_valid_until": None,
+}
+
+SNAPSHOT: dict[str, object] = {**PUBLIC_SNAPSHOT, "api_keys": [ADMIN_KEY, CI_KEY]}
+"""The snapshot as the admin answers (setup complete, settings patch) carry it."""

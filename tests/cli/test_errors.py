@@ -283,3 +283,22 @@ def test_server_error_with_invalid_params_still_exits_3(api: FakeApi) -> None:
 
     assert result.exit_code == 3
     assert "  /x: odd" in result.stderr.splitlines()
+
+
+def test_rate_limited_problem_exits_3_and_says_when_to_retry(api: FakeApi) -> None:
+    document = {"type": "about:blank", "title": "Too Many Requests", "status": 429,
+                "detail": "rate limit of key admin exceeded"}  # fmt: skip
+    api.on(
+        "GET",
+        "/v1/keys",
+        status=429,
+        content=json.dumps(document).encode(),
+        headers={"content-type": "application/problem+json", "retry-after": "7"},
+    )
+
+    result = run(api, "--api-key", API_KEY, "keys", "ls")
+
+    assert result.exit_code == 3
+    lines = result.stderr.splitlines()
+    assert lines[0] == "Error: Too Many Requests (429): rate limit of key admin exceeded"
+    assert lines[1] == "retry after: 7 s"

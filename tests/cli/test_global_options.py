@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from revaer.cli import main
-from tests.cli.support import SNAPSHOT, TELEMETRY_URL, FakeApi, run
+from tests.cli.support import PUBLIC_SNAPSHOT, TELEMETRY_URL, FakeApi, run
 
 SNAPSHOT_PATH = "/.well-known/revaer.json"
 
 
 @pytest.fixture(autouse=True)
 def snapshot(api: FakeApi) -> None:
-    api.on("GET", SNAPSHOT_PATH, json=SNAPSHOT)
+    api.on("GET", SNAPSHOT_PATH, json=PUBLIC_SNAPSHOT)
 
 
 def test_default_api_url_and_timeout(api: FakeApi) -> None:
@@ -25,7 +25,7 @@ def test_default_api_url_and_timeout(api: FakeApi) -> None:
 
 def test_api_url_and_timeout_from_environment(api: FakeApi) -> None:
     env = {"REVAER_API_URL": "https://revaer.example:8443/base", "REVAER_HTTP_TIMEOUT_SECS": "2.5"}
-    api.on("GET", f"/base{SNAPSHOT_PATH}", json=SNAPSHOT)
+    api.on("GET", f"/base{SNAPSHOT_PATH}", json=PUBLIC_SNAPSHOT)
 
     assert run(api, "config", "get", env=env).exit_code == 0
 

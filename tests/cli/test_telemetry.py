@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.cli.support import API_KEY, SNAPSHOT, TELEMETRY_URL, FakeApi, run
+from tests.cli.support import API_KEY, PUBLIC_SNAPSHOT, SNAPSHOT, TELEMETRY_URL, FakeApi, run
 from tests.cli.test_setup import COMPLETE_ARGS
 
 SNAPSHOT_PATH = "/.well-known/revaer.json"
@@ -17,7 +17,7 @@ def accept_telemetry(api: FakeApi) -> None:
 
 def test_success_is_reported_after_the_command(api: FakeApi) -> None:
     accept_telemetry(api)
-    api.on("GET", SNAPSHOT_PATH, json=SNAPSHOT)
+    api.on("GET", SNAPSHOT_PATH, json=PUBLIC_SNAPSHOT)
 
     result = run(api, *TELEMETRY, "config", "get")
 
@@ -39,7 +39,7 @@ def test_success_is_reported_after_the_command(api: FakeApi) -> None:
 
 def test_endpoint_from_environment(api: FakeApi) -> None:
     accept_telemetry(api)
-    api.on("GET", SNAPSHOT_PATH, json=SNAPSHOT)
+    api.on("GET", SNAPSHOT_PATH, json=PUBLIC_SNAPSHOT)
 
     run(api, "config", "get", env={"REVAER_TELEMETRY_ENDPOINT": TELEMETRY_URL})
 
@@ -47,7 +47,7 @@ def test_endpoint_from_environment(api: FakeApi) -> None:
 
 
 def test_nothing_is_sent_without_an_endpoint(api: FakeApi) -> None:
-    api.on("GET", SNAPSHOT_PATH, json=SNAPSHOT)
+    api.on("GET", SNAPSHOT_PATH, json=PUBLIC_SNAPSHOT)
 
     run(api, "config", "get")
 
@@ -128,7 +128,7 @@ def test_event_never_carries_secrets(api: FakeApi) -> None:
 
 def test_unreachable_endpoint_is_ignored(api: FakeApi) -> None:
     api.fail("POST", "/collect", httpx.ConnectError("refused"))
-    api.on("GET", SNAPSHOT_PATH, json=SNAPSHOT)
+    api.on("GET", SNAPSHOT_PATH, json=PUBLIC_SNAPSHOT)
 
     result = run(api, "--format", "json", *TELEMETRY, "config", "get")
 
@@ -149,7 +149,7 @@ def test_failing_endpoint_does_not_change_a_failure_exit_code(api: FakeApi) -> N
 
 
 def test_malformed_endpoint_is_ignored(api: FakeApi) -> None:
-    api.on("GET", SNAPSHOT_PATH, json=SNAPSHOT)
+    api.on("GET", SNAPSHOT_PATH, json=PUBLIC_SNAPSHOT)
 
     result = run(api, "--telemetry-endpoint", "not a url", "config", "get")
 

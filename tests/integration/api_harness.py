@@ -36,7 +36,16 @@ def setup_body(root: Path) -> dict[str, Any]:
             "max_upload_bps": 200_000_000,
         },
         "fs_policy": {"library_root": str(root / "library")},
-        "api_keys": [{"op": "upsert", "key_id": "admin", "label": "tests", "enabled": True}],
+        # A limit far above what any test sends (a key without one raises a guard rail).
+        "api_keys": [
+            {
+                "op": "upsert",
+                "key_id": "admin",
+                "label": "tests",
+                "enabled": True,
+                "rate_limit": {"burst": 1_000_000, "per_seconds": 1},
+            }
+        ],
     }
 
 

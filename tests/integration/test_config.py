@@ -26,7 +26,9 @@ def service(db: Database) -> ConfigService:
     return ConfigService(db, SecretBox(bytes(range(32))))
 
 
-def pointers(exc: pytest.ExceptionInfo[ValidationFailed]) -> dict[str, str]:
+def pointers(
+    exc: pytest.ExceptionInfo[ValidationFailed] | pytest.ExceptionInfo[Conflict],
+) -> dict[str, str]:
     return {p.pointer: p.message for p in exc.value.invalid_params}
 
 
@@ -164,6 +166,7 @@ async def test_api_keys_are_hashed_and_the_last_one_cannot_go(
                     "op": "upsert",
                     "key_id": "ops",
                     "label": "ops",
+                    "role": "admin",
                     "rate_limit": {"burst": 5, "per_seconds": 1},
                 }
             ]
@@ -180,14 +183,22 @@ async def test_api_keys_are_hashed_and_the_last_one_cannot_go(
     assert view == {
         "key_id": "ops",
         "label": "ops",
+        "role": "admin",
         "enabled": True,
         "rate_limit": {"burst": 5, "per_seconds": 1},
         "expires_at": None,
+        "created_at": view["created_at"],
+        "previous_secret_valid_until": None,
     }
+    assert "api_keys" not in result.snapshot.to_json(with_keys=False)
     await db.execute("UPDATE app_profile SET mode = 'active'")
-    with pytest.raises(ValidationFailed) as info:
+    with pytest.raises(Conflict) as conflict:
         await service.apply({"api_keys": [{"op": "delete", "key_id": "ops"}]}, source="test")
-    assert pointers(info) == {"/api_keys": "would leave no enabled, unexpired API key"}
+    assert pointers(conflict) == {"/api_keys": "would leave no enabled, unexpired admin key"}
+    with pytest.raises(Conflict):  # demoting the last admin key is refused too
+        await service.apply(
+            {"api_keys": [{"op": "upsert", "key_id": "ops", "role": "operate"}]}, source="test"
+        )
     with pytest.raises(ValidationFailed) as info:
         await service.apply({"api_keys": [{"op": "delete", "key_id": "ghost"}]}, source="test")
     assert pointers(info) == {"/api_keys/0/key_id": "no such API key"}
@@ -280,7 +291,8 @@ async def test_no_op_key_upserts_change_nothing_and_expired_keys_do_not_count(
     service: ConfigService, db: Database
 ) -> None:
     first = await service.apply(
-        {"api_keys": [{"op": "upsert", "key_id": "ops", "label": "ops"}]}, source="test"
+        {"api_keys": [{"op": "upsert", "key_id": "ops", "label": "ops", "role": "admin"}]},
+        source="test",
     )
     same = await service.apply(
         {"api_keys": [{"op": "upsert", "key_id": "ops", "label": "ops", "enabled": True}]},
@@ -290,15 +302,24 @@ async def test_no_op_key_upserts_change_nothing_and_expired_keys_do_not_count(
     await db.execute("UPDATE app_profile SET mode = 'active'")
     # A key whose expiry has passed since it was set does not keep the instance reachable.
     await service.apply(
-        {"api_keys": [{"op": "upsert", "key_id": "old", "expires_at": "2999-01-01T00:00:00Z"}]},
+        {
+            "api_keys": [
+                {
+                    "op": "upsert",
+                    "key_id": "old",
+                    "role": "admin",
+                    "expires_at": "2999-01-01T00:00:00Z",
+                }
+            ]
+        },
         source="test",
     )
     await db.execute(
         "UPDATE api_keys SET expires_at = now() - interval '1 day' WHERE key_id = 'old'"
     )
-    with pytest.raises(ValidationFailed) as info:
+    with pytest.raises(Conflict) as conflict:
         await service.apply({"api_keys": [{"op": "delete", "key_id": "ops"}]}, source="test")
-    assert pointers(info) == {"/api_keys": "would leave no enabled, unexpired API key"}
+    assert pointers(conflict) == {"/api_keys": "would leave no enabled, unexpired admin key"}
 
 
 async def test_a_key_that_expires_in_the_past_is_refused_at_its_pointer(

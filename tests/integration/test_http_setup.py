@@ -196,6 +196,15 @@ async def test_settings_patch_problems(live: RunningDaemon) -> None:
         headers=headers,
     )
     (new_key,) = issued.json()["issued_api_keys"]
+    # A new key is a read key unless the change names a role: settings need admin.
+    refused = await client.patch("/admin/settings", json={}, headers={"x-revaer-api-key": new_key})
+    assert "needs an API key with the admin role" in assert_problem(refused, 403)["detail"]
+    promoted = await client.patch(
+        "/admin/settings",
+        json={"api_keys": [{"op": "upsert", "key_id": "ci", "role": "admin"}]},
+        headers=headers,
+    )
+    assert promoted.status_code == 200
     again = await client.patch("/admin/settings", json={}, headers={"x-revaer-api-key": new_key})
     assert again.status_code == 200
 
