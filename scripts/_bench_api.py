@@ -28,6 +28,12 @@ from typing import Any
 import httpx
 import trio
 
+from revaer.api.server import ApiKeyVerifier, RateLimiter
+from revaer.auth import hash_secret
+from revaer.config import ApiKeyRecord, ConfigSnapshot, RateLimit
+from revaer.runtime import Watched
+from revaer.types import Revision
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -240,6 +246,79 @@ async def sse_replay(host: str, port: int, key: str, since: int, want: int) -> f
     return (time.perf_counter() - started) * 1000
 
 
+async def rps(client: httpx.AsyncClient, path: str, total: int, workers: int = 8) -> float:
+    """Requests per second of ``total`` GETs of ``path`` from ``workers`` concurrent tasks."""
+    left = [total]
+
+    async def worker() -> None:
+        while left[0] > 0:
+            left[0] -= 1
+            response = await client.get(path)
+            assert response.status_code == 200, response.text
+
+    started = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        for _ in range(workers):
+            nursery.start_soon(worker)
+    return total / (time.perf_counter() - started)
+
+
+async def argon2_calls(client: httpx.AsyncClient) -> float:
+    text = (await client.get("/metrics")).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("revaer_api_key_verifications_total") and 'cached="false"' in line
+    )
+
+
+async def auth_cost(admin: httpx.AsyncClient, url: str, total: int) -> None:
+    """The same route (``/metrics``: open on loopback, checked when a key is presented) with a
+    freshly issued key and without one, interleaved in quarters; and how often argon2 ran."""
+    issued = await admin.post(
+        "/v1/keys",
+        json={"key_id": "bench-auth", "role": "read",
+              "rate_limit": {"burst": 1_000_000, "per_seconds": 1}},
+    )  # fmt: skip
+    issued.raise_for_status()
+    headers = {"x-revaer-api-key": issued.json()["api_key"]}
+    limits = httpx.Limits(max_connections=8, max_keepalive_connections=8)
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as anonymous,
+        httpx.AsyncClient(base_url=url, timeout=60, limits=limits, headers=headers) as keyed,
+    ):
+        before = await argon2_calls(admin)
+        auth, unauth = [], []
+        for _ in range(4):
+            unauth.append(await rps(anonymous, "/metrics", total // 4))
+            auth.append(await rps(keyed, "/metrics", total // 4))
+        calls = await argon2_calls(admin) - before
+    emit("unauth_get_rps", statistics.mean(unauth))
+    emit("auth_get_rps", statistics.mean(auth))
+    emit("auth_get_ratio", statistics.mean(auth) / statistics.mean(unauth))
+    emit("argon2_calls", int(calls))
+    emit("auth_check_us", await cached_check_us())
+
+
+async def cached_check_us(rounds: int = 10_000) -> float:
+    """What admission adds to a request with a known key, in-process: verification from the
+    cache plus a token bucket, per call (compare with ``health_ms_p50``, a whole request)."""
+    limit = RateLimit(burst=1_000_000, per_seconds=1)
+    record = ApiKeyRecord(key_id="k", label="", enabled=True, secret_hash=hash_secret("s" * 32),
+                          rate_limit=limit, expires_at=None)  # fmt: skip
+    snapshots = Watched(ConfigSnapshot(revision=Revision(1), app_profile={"mode": "active"},
+                                       engine_profile={}, fs_policy={}, api_keys=(record,),
+                                       secret_names=()))  # fmt: skip
+    verifier, limiter = ApiKeyVerifier(snapshots), RateLimiter(snapshots)
+    header = "k:" + "s" * 32
+    await verifier.verify(header)  # the one argon2 verification
+    started = time.perf_counter()
+    for _ in range(rounds):
+        key = await verifier.verify(header, client="127.0.0.1")
+        limiter.take(key.key_id, key.rate_limit)
+    return (time.perf_counter() - started) / rounds * 1e6
+
+
 async def bench(args: argparse.Namespace, url: str, data: Path) -> None:
     host, port = "127.0.0.1", int(url.rsplit(":", 1)[1])
     limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
@@ -283,6 +362,7 @@ async def bench(args: argparse.Namespace, url: str, data: Path) -> None:
         emit("sse_fanout_100_ms_p50", statistics.median(fanout))
         emit("sse_fanout_100_ms_p99", pct(fanout, 0.99))
         emit("sse_replay_10k_ms", await sse_replay(host, port, key, before, args.torrents))
+        await auth_cost(c, url, args.auth_requests)
         full = (await c.get("/health/full")).json()
         rss = [line for line in (await c.get("/metrics")).text.splitlines()
                if line.startswith("revaer_process_resident_memory_bytes")]  # fmt: skip
@@ -294,6 +374,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--torrents", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--auth-requests", type=int, default=10_000)
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="revaer-bench-api-"))

@@ -3,6 +3,9 @@
 ``EventBus.publish`` is synchronous and never waits: each subscriber has its own bounded queue,
 and a subscriber whose queue is full is dropped (its next ``receive`` raises
 :class:`SubscriberLagged`) rather than slowing the publisher or anyone else.
+
+An event carries the id of the API request that caused it: the one given, else the one bound
+in the publishing context (``revaer.runtime.current_request_id``), else none.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from loguru import logger
 
 from revaer.errors import RevaerError
 from revaer.events._payloads import EventPayload
+from revaer.runtime import current_request_id
 
 __all__ = [
     "BusMetrics",
@@ -98,7 +102,9 @@ class Event:
 
     ``torrent_id`` is the payload's torrent (None for instance-wide events); ``state`` is that
     torrent's state right after the event was applied (set by the publisher), which is what
-    SSE's ``state`` filter matches, live and on replay alike.
+    SSE's ``state`` filter matches, live and on replay alike. ``request_id`` is the
+    ``x-request-id`` of the API request that caused the event (None when none did: alerts,
+    timers, configuration changes).
     """
 
     id: int
@@ -106,6 +112,7 @@ class Event:
     payload: EventPayload
     torrent_id: str | None = None
     state: str | None = None
+    request_id: str | None = None
     _wire: list[bytes] = field(default_factory=list, init=False, compare=False, repr=False)
 
     @property
@@ -114,7 +121,8 @@ class Event:
         return self.payload.kind
 
     def to_json(self) -> dict[str, Any]:
-        """``{"id", "kind", "at" (RFC 3339), "torrent_id"?, "state"?, "data"}``: the wire JSON."""
+        """``{"id", "kind", "at" (RFC 3339), "torrent_id"?, "state"?, "request_id"?, "data"}``:
+        the wire JSON (optional keys are left out, never null)."""
         doc: dict[str, Any] = msgspec.json.decode(self.wire())
         return doc
 
@@ -132,6 +140,8 @@ def encode_event(event: Event) -> bytes:
         doc["torrent_id"] = event.torrent_id
     if event.state is not None:
         doc["state"] = event.state
+    if event.request_id is not None:
+        doc["request_id"] = event.request_id
     doc["data"] = event.payload
     try:
         return _ENCODER.encode(doc)
@@ -304,12 +314,15 @@ class EventBus:
         """The id of the last published event (``start_id`` before the first)."""
         return self._last_id
 
-    def publish(self, payload: EventPayload) -> Event:
+    def publish(self, payload: EventPayload, *, request_id: str | None = None) -> Event:
         """Stamp ``payload`` with the next id and the current time and deliver it to everyone."""
-        return self.deliver(self.stamp(payload))
+        return self.deliver(self.stamp(payload, request_id=request_id))
 
-    def stamp(self, payload: EventPayload) -> Event:
-        """``payload`` as the next event (id, time), not yet delivered; see :meth:`deliver`."""
+    def stamp(self, payload: EventPayload, *, request_id: str | None = None) -> Event:
+        """``payload`` as the next event (id, time), not yet delivered; see :meth:`deliver`.
+
+        It carries ``request_id``, or else the request id bound where it is stamped.
+        """
         self._last_id += 1
         self._published += 1
         return Event(
@@ -317,6 +330,7 @@ class EventBus:
             at=datetime.now(UTC),
             payload=payload,
             torrent_id=getattr(payload, "torrent_id", None),
+            request_id=request_id if request_id is not None else current_request_id(),
         )
 
     def deliver(self, event: Event) -> Event:

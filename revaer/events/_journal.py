@@ -49,15 +49,16 @@ _EXTEND_AT = RESERVE // 2
 _PRUNE_BATCH = 50_000
 
 _INSERT = """
-INSERT INTO event_journal (id, kind, at, torrent_id, state, data)
-SELECT i, k, a, t, s, d::jsonb
-FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::uuid[], $5::text[], $6::text[])
-    AS u(i, k, a, t, s, d)
+INSERT INTO event_journal (id, kind, at, torrent_id, state, request_id, data)
+SELECT i, k, a, t, s, r, d::jsonb
+FROM unnest(
+    $1::bigint[], $2::text[], $3::timestamptz[], $4::uuid[], $5::text[], $6::text[], $7::text[]
+) AS u(i, k, a, t, s, r, d)
 ON CONFLICT (id) DO NOTHING
 """
 _RESERVE = "UPDATE event_ids SET reserved = GREATEST(reserved, $1)"
 _REPLAY = """
-SELECT id, kind, at, torrent_id::text AS torrent_id, state, data::text AS data
+SELECT id, kind, at, torrent_id::text AS torrent_id, state, request_id, data::text AS data
 FROM event_journal
 WHERE id > $1 AND id <= $2
   AND ($3::text[] IS NULL OR kind = ANY($3))
@@ -447,6 +448,8 @@ def _row_frame(row: Any) -> Frame:
         head["torrent_id"] = row["torrent_id"]
     if row["state"] is not None:
         head["state"] = row["state"]
+    if row["request_id"] is not None:
+        head["request_id"] = row["request_id"]
     # The stored payload is spliced in as PostgreSQL prints it (one line, same values).
     body = _ENCODER.encode(head)[:-1] + b',"data":' + row["data"].encode() + b"}"
     return Frame(int(row["id"]), str(row["kind"]), body)
@@ -465,6 +468,7 @@ def _columns(batch: Iterable[Event]) -> tuple[list[Any], ...]:
     ats: list[datetime] = []
     torrents: list[str | None] = []
     states: list[str | None] = []
+    requests: list[str | None] = []
     datas: list[str] = []
     for e in batch:
         ids.append(e.id)
@@ -472,8 +476,9 @@ def _columns(batch: Iterable[Event]) -> tuple[list[Any], ...]:
         ats.append(e.at)
         torrents.append(e.torrent_id)
         states.append(e.state)
+        requests.append(e.request_id)
         datas.append(_data_text(e))
-    return ids, kinds, ats, torrents, states, datas
+    return ids, kinds, ats, torrents, states, requests, datas
 
 
 async def _write(conn: Connection, columns: tuple[list[Any], ...], reserve: int) -> None:

@@ -61,9 +61,12 @@ class Publisher:
         """The bus events are fanned out on."""
         return self._bus
 
-    def publish(self, payload: EventPayload) -> Event:
-        """Publish ``payload``; projections and recorders see it before any subscriber does."""
-        event = self._bus.stamp(payload)
+    def publish(self, payload: EventPayload, *, request_id: str | None = None) -> Event:
+        """Publish ``payload``; projections and recorders see it before any subscriber does.
+
+        The event carries ``request_id``, else the request id bound in the caller's context.
+        """
+        event = self._bus.stamp(payload, request_id=request_id)
         for projection in self._projections:
             projection.apply(event)
         if self._state_of is not None and event.torrent_id is not None:

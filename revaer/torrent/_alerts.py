@@ -49,7 +49,7 @@ from revaer.torrent._records import (
 from revaer.torrent._resume import ResumeStoreUnavailable
 from revaer.torrent._selection import Selection, compute_priorities, with_priorities
 from revaer.torrent._settings import configured_peer_ports
-from revaer.torrent._state import TorrentEntry
+from revaer.torrent._state import Cause, TorrentEntry
 from revaer.torrent._text import clean_name
 
 __all__ = ["AlertHandler", "ResumePolicy", "derive_state", "state_of"]
@@ -57,6 +57,8 @@ __all__ = ["AlertHandler", "ResumePolicy", "derive_state", "state_of"]
 _log = logger.bind(actor="session")
 # A batch at restore holds tens of thousands of records: let other tasks run in between.
 _YIELD_EVERY = 512
+
+_ANY_STATE = frozenset(TorrentState)
 
 _LT_STATES = {
     "checking_files": TorrentState.CHECKING,
@@ -265,10 +267,13 @@ class AlertHandler:
             # unless pieces found on disk were added to it (then it is saved at once).
             saved_done=None if pending.restored and pending.blob_current else 0,
         )
+        request_id = pending.request_id
+        if request_id is not None:
+            entry.cause = Cause(request_id, _ANY_STATE)  # its first state is the add's doing
         if not pending.blob_current:
             self._stale.append(entry)
         core.state.register(entry, pending.hashes)
-        core.publish(added_event(meta, restored=pending.restored))
+        core.publish(added_event(meta, restored=pending.restored), request_id=request_id)
         if meta.paused:
             # Known without asking libtorrent: read models are consistent at once.
             core.set_state(entry, TorrentState.PAUSED)
@@ -300,7 +305,8 @@ class AlertHandler:
                     total_size=info.total_size,
                     piece_length=info.piece_length,
                     files=files,
-                )
+                ),
+                request_id=pending.request_id,
             )
         for pending, entry in added:
             if pending.group is not None:

@@ -4,6 +4,21 @@ A :class:`SessionCore` is created by the session actor for each session it start
 from that actor's task (the command executor, the alert handler, restore and final save are
 functions of it). That is what makes the actor the only writer of engine state: nothing else
 holds a core.
+
+Request ids on events. An event published while a command runs carries the id of the request
+that sent it (bound by the session). An event libtorrent reports later carries the id of the
+command that caused it only when that is certain, and the engine remembers it until then:
+
+- everything an add publishes when libtorrent answers it (``torrent_added``,
+  ``files_discovered`` of a .torrent) and the torrent's first ``state_changed`` carry the add's
+  id (:class:`PendingAdd` holds it);
+- a pause of a torrent not paused leaves its id for the torrent's next ``state_changed`` into
+  ``paused``; a resume of a paused one for its next ``state_changed`` out of ``paused``
+  (:meth:`SessionCore.expect`). Both are bound to follow; a later pause or resume replaces
+  the id, and one that changes nothing (already in that state) leaves none.
+
+Anything else libtorrent reports (progress, a magnet's metadata, completion, errors, states of
+its own making) carries no request id.
 """
 
 from __future__ import annotations
@@ -28,7 +43,7 @@ from revaer.events import (
     TorrentState,
     TorrentUpdated,
 )
-from revaer.runtime import HealthRegistry, Watched
+from revaer.runtime import HealthRegistry, Watched, current_request_id
 from revaer.telemetry import Metrics
 from revaer.torrent._coalescer import ProgressCoalescer
 from revaer.torrent._commands import AddedTorrent
@@ -36,7 +51,7 @@ from revaer.torrent._inbox import AlertBatch, Reply
 from revaer.torrent._lt import AddParams, LtSession
 from revaer.torrent._records import TorrentSourceInfo
 from revaer.torrent._resume import ResumeStore, TorrentMeta
-from revaer.torrent._state import EngineState, TorrentEntry
+from revaer.torrent._state import Cause, EngineState, TorrentEntry
 
 __all__ = [
     "AddGroup",
@@ -95,6 +110,8 @@ class PendingAdd:
     """False for a restore that kept pieces the stored blob does not record (save it soon)."""
     reconciled: list[str] = field(default_factory=list)
     """``selection_reconciled`` details to publish once a restored torrent is in."""
+    request_id: str | None = None
+    """The request that sent the add: what libtorrent's answer publishes carries it."""
 
     @property
     def files_known(self) -> bool:
@@ -179,9 +196,10 @@ class SessionCore:
         """Run one libtorrent call in a worker thread, one call at a time, in order."""
         return await trio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=self._limiter)
 
-    def publish(self, payload: EventPayload) -> None:
-        """Publish an event (the catalog sees it before any subscriber)."""
-        self.publisher.publish(payload)
+    def publish(self, payload: EventPayload, *, request_id: str | None = None) -> None:
+        """Publish an event (the catalog sees it before any subscriber), carrying
+        ``request_id``, else the id of the request whose command is running."""
+        self.publisher.publish(payload, request_id=request_id)
 
     def entry(self, torrent_id: str) -> TorrentEntry:
         """The live torrent ``torrent_id``; ``NotFound`` otherwise."""
@@ -199,6 +217,20 @@ class SessionCore:
         """Torrent ids of adds still in flight."""
         return {pending.meta.torrent_id for pending in self.adding.values()}
 
+    def expect(self, entry: TorrentEntry, states: frozenset[TorrentState]) -> None:
+        """The running command moves ``entry`` into one of ``states`` (libtorrent reports it
+        later): that ``state_changed`` carries the command's request id.
+
+        Unless it is in one of them already (nothing will change): then no id is kept, nor
+        when no request is bound. Either way an earlier command's id is dropped.
+        """
+        request_id = current_request_id()
+        entry.cause = (
+            Cause(request_id, states)
+            if request_id is not None and entry.state not in states
+            else None
+        )
+
     def set_state(self, entry: TorrentEntry, state: TorrentState) -> None:
         """Publish ``state_changed`` when ``state`` differs from the last one published."""
         if state == entry.state:
@@ -206,7 +238,14 @@ class SessionCore:
         previous = entry.state
         was_active = self.state.active()
         self.state.set_state(entry, state)
-        self.publish(StateChanged(torrent_id=entry.meta.torrent_id, state=state, previous=previous))
+        request_id = None
+        cause = entry.cause
+        if cause is not None and state in cause.states:
+            request_id, entry.cause = cause.request_id, None
+        self.publish(
+            StateChanged(torrent_id=entry.meta.torrent_id, state=state, previous=previous),
+            request_id=request_id,
+        )
         active = self.state.active()
         if active and not was_active:
             self.became_active.set()

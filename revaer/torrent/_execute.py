@@ -3,6 +3,8 @@
 Each command that changes a torrent stores the change first and applies it to libtorrent
 after, so what is acknowledged is on disk, and a failure to store changes nothing. An add is
 answered later, when libtorrent reports it (``AddFinished``): :data:`DEFERRED`.
+Commands run with their request id bound; what libtorrent reports of an add, a pause or a
+resume later carries it too (the rule is in ``_core``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Any, Final, assert_never
 import trio
 
 from revaer.errors import Conflict, InvalidParam, RevaerError, ValidationFailed
-from revaer.events import FilesDiscovered, TorrentRemoved
+from revaer.events import FilesDiscovered, TorrentRemoved, TorrentState
+from revaer.runtime import current_request_id
 from revaer.torrent._commands import (
     ChangeTags,
     ConnectPeer,
@@ -47,6 +50,9 @@ _ENCODE_INLINE = 64 * 1024
 DEFERRED: Final = object()
 """Returned for a command whose reply is sent later (an add waits for libtorrent)."""
 
+_PAUSED = frozenset({TorrentState.PAUSED})
+_UNPAUSED = frozenset(TorrentState) - _PAUSED
+
 
 async def execute(core: SessionCore, command: SessionCommand, reply: Reply) -> object:  # noqa: PLR0912 -- one branch per command
     """Run one command; its result, or :data:`DEFERRED` when ``reply`` is answered later."""
@@ -57,9 +63,11 @@ async def execute(core: SessionCore, command: SessionCommand, reply: Reply) -> o
         case PauseTorrent():
             entry = core.entry(command.torrent_id)
             await _change(core, entry, entry.ref.pause, paused=True)
+            core.expect(entry, _PAUSED)
         case ResumeTorrent():
             entry = core.entry(command.torrent_id)
             await _change(core, entry, entry.ref.resume, paused=False)
+            core.expect(entry, _UNPAUSED)
         case RemoveTorrent():
             await _remove(core, command)
         case SetSequential():
@@ -169,10 +177,11 @@ async def _add_many(core: SessionCore, adds: PreparedAdds, reply: Reply) -> None
             with contextlib.suppress(ResumeStoreUnavailable):
                 await core.store.remove(meta.torrent_id)
         raise
+    request_id = current_request_id()
     for index, prepared, meta, _ in admitted:
         pending = PendingAdd(
             meta=meta, hashes=prepared.source.info.info_hashes, info=prepared.source.info,
-            group=group, index=index,
+            group=group, index=index, request_id=request_id,
         )  # fmt: skip
         for h in pending.hashes:
             core.adding[h] = pending

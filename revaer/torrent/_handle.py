@@ -2,6 +2,8 @@
 
 Stateless checks and parsing happen here, in the caller's task (a bad command never reaches
 the actor, a big .torrent is parsed in parallel with other work); the actor does the rest.
+Each command takes along the request id bound in the caller's task (an HTTP request's), so
+the session's log lines and events for it carry that id.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 import trio
 
 from revaer.errors import InvalidParam, RevaerError, ServiceUnavailable, ValidationFailed
+from revaer.runtime import current_request_id
 from revaer.torrent._commands import (
     AddedTorrent,
     AddTorrent,
@@ -183,7 +186,9 @@ class EngineHandle:
             raise EngineUnavailable("the torrent engine is not running", headers=_RETRY)
         reply = Reply()
         try:
-            inbox.send_nowait(CommandRequest(command=request, reply=reply))
+            inbox.send_nowait(
+                CommandRequest(command=request, reply=reply, request_id=current_request_id())
+            )
         except trio.WouldBlock:
             raise ServiceUnavailable(
                 "the torrent engine is busy; retry shortly", headers=_RETRY

@@ -1,8 +1,9 @@
 """What the session actor receives: one inbox per session incarnation, one message at a time.
 
-Commands come from ``EngineHandle`` (each with a :class:`Reply` slot), alert batches from the
-alert pump, and timer and settings messages from the actor's own helper tasks. Because one task
-handles them in order, a command never interleaves with an alert's handling.
+Commands come from ``EngineHandle`` (each with a :class:`Reply` slot and the request id it was
+sent under), alert batches from the alert pump, and timer and settings messages from the
+actor's own helper tasks. Because one task handles them in order, a command never interleaves
+with an alert's handling.
 """
 
 from __future__ import annotations
@@ -113,10 +114,15 @@ SessionCommand = (
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CommandRequest:
-    """A command and the slot its outcome goes to."""
+    """A command, the slot its outcome goes to, and the request id it was sent under.
+
+    A context variable does not cross the inbox: the handle captures the id where the command
+    is sent, and the session binds it again while it handles the command.
+    """
 
     command: SessionCommand
     reply: Reply
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

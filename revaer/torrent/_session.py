@@ -2,10 +2,12 @@
 
 Each incarnation creates a libtorrent session and an inbox, restores every stored torrent, and
 then handles one message at a time: commands from ``EngineHandle``, alert batches from the
-alert pump, timer ticks and settings. The pump and the ticker are tasks of the incarnation, so
-they always work on its session and they end before it does (a crash of either restarts the
-whole incarnation: they depend on the live session). When it stops it fails every command it
-will not answer, saves the resume data that changed, and closes the session off the loop.
+alert pump, timer ticks and settings. A command is handled with the request id it was sent
+under bound (``bound_request_id``): its log lines and the events it publishes carry it. The
+pump and the ticker are tasks of the incarnation, so they always work on its session and they
+end before it does (a crash of either restarts the whole incarnation: they depend on the live
+session). When it stops it fails every command it will not answer, saves the resume data that
+changed, and closes the session off the loop.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from loguru import logger
 from revaer.config import ConfigSnapshot
 from revaer.errors import RevaerError
 from revaer.events import Publisher, TorrentCatalog
-from revaer.runtime import HealthRegistry, Watched
+from revaer.runtime import HealthRegistry, Watched, bound_request_id
 from revaer.telemetry import Metrics
 from revaer.torrent._alerts import AlertHandler, ResumePolicy
+from revaer.torrent._commands import Inspect
 from revaer.torrent._core import SessionCore
 from revaer.torrent._execute import DEFERRED, execute
 from revaer.torrent._handle import EngineUnavailable
@@ -262,7 +265,8 @@ class _Incarnation:
     async def _handle(self, message: Inbound) -> None:
         match message:
             case CommandRequest():
-                await self._command(message)
+                with bound_request_id(message.request_id):
+                    await self._command(message)
             case AlertBatch():
                 try:
                     await self._handler.handle(message.records)
@@ -284,17 +288,19 @@ class _Incarnation:
                 assert_never(message)
 
     async def _command(self, request: CommandRequest) -> None:
-        reply = request.reply
+        reply, name = request.reply, type(request.command).__name__
         if reply.abandoned:
-            _log.debug("dropped {}: its caller stopped waiting", type(request.command).__name__)
+            _log.debug("dropped {}: its caller stopped waiting", name)
             return
         # Kept while the command runs: if the actor is cancelled meanwhile, the wind-down
         # answers it (so it is deliberately not cleared in a ``finally``).
         self._current = reply
+        started = trio.current_time()
         try:
             result = await execute(self._core, request.command, reply)
         except RevaerError as exc:
             # Refused (bad input, unknown torrent, conflict, store unavailable): nothing changed.
+            _log.debug("{} refused: {}", name, exc)
             reply.set(outcome.Error(exc))
         except Exception as exc:
             # A bug or a libtorrent failure half way: restart from what is stored. The caller
@@ -312,6 +318,10 @@ class _Incarnation:
         else:
             if result is not DEFERRED:
                 reply.set(outcome.Value(result))
+            # One line per change an operator (or an *arr app) asked for, carrying its request
+            # id; reads (Inspect) stay at debug so a polling dashboard does not flood the log.
+            level = "DEBUG" if isinstance(request.command, Inspect) else "INFO"
+            _log.log(level, "{} handled in {:.1f} ms", name, (trio.current_time() - started) * 1000)
         self._current = None
 
     async def _apply(self, snapshot: ConfigSnapshot) -> None:

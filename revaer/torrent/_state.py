@@ -19,7 +19,14 @@ from revaer.torrent._inbox import Inbound
 from revaer.torrent._lt import LtSession, LtTorrent
 from revaer.torrent._resume import TorrentMeta
 
-__all__ = ["ACTIVE_STATES", "EngineState", "TorrentEntry", "drain_pipe", "worth_saving"]
+__all__ = [
+    "ACTIVE_STATES",
+    "Cause",
+    "EngineState",
+    "TorrentEntry",
+    "drain_pipe",
+    "worth_saving",
+]
 
 ACTIVE_STATES = frozenset(
     {
@@ -29,6 +36,14 @@ ACTIVE_STATES = frozenset(
         TorrentState.SEEDING,
     }
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """A request whose command will move a torrent into one of ``states``, reported later."""
+
+    request_id: str
+    states: frozenset[TorrentState]
 
 
 @dataclass(slots=True)
@@ -54,6 +69,9 @@ class TorrentEntry:
     """``trio.current_time()`` when resume data was last asked for."""
     completing: bool = False
     """Finished: ``completed`` waits until its resume data is on disk."""
+    cause: Cause | None = None
+    """The request whose command changes this torrent's state, until the ``state_changed``
+    into one of its states is published (see ``SessionCore.expect``)."""
 
 
 def worth_saving(entry: TorrentEntry) -> bool:

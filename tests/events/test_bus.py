@@ -18,12 +18,14 @@ from revaer.events import (
     FilesDiscovered,
     HealthChanged,
     Progress,
+    Publisher,
     SettingsChanged,
     StateChanged,
     SubscriberLagged,
     TorrentAdded,
     TorrentState,
 )
+from revaer.runtime import bound_request_id
 
 TID = "6f1c3a52-0d7e-4b8e-9a41-2f5c7d9e0b13"
 
@@ -301,3 +303,44 @@ async def test_metrics_count_events_by_kind_and_track_subscribers_and_depth() ->
     )
     second.close()
     assert metrics.sse_subscribers.value == 0
+
+
+async def test_events_published_while_a_request_is_bound_carry_its_id() -> None:
+    bus = EventBus()
+    seen: list[Event] = []
+    states = {TID: "paused"}
+    publisher = Publisher(bus, [_Seen(seen)], recorders=[_Seen(seen)], state_of=states.get)
+    with bus.subscribe() as sub:
+        with bound_request_id("trace-abc123"):
+            traced = publisher.publish(
+                StateChanged(torrent_id=TID, state=TorrentState.PAUSED, previous=None)
+            )
+            explicit = bus.publish(SettingsChanged(revision=1), request_id="cause-1")
+        plain = publisher.publish(SettingsChanged(revision=2))
+        delivered = [sub.receive_nowait() for _ in range(3)]
+
+    assert [e.request_id for e in delivered] == ["trace-abc123", "cause-1", None]
+    # Projections and recorders (the journal) see it too, with the state stamped alongside.
+    assert [(e.request_id, e.state) for e in seen] == [
+        ("trace-abc123", None),
+        ("trace-abc123", "paused"),
+        (None, None),
+        (None, None),
+    ]
+    body = traced.to_json()
+    assert body["request_id"] == "trace-abc123" and body["state"] == "paused"
+    assert list(body) == ["id", "kind", "at", "torrent_id", "state", "request_id", "data"]
+    assert explicit.to_json()["request_id"] == "cause-1"
+    assert "request_id" not in plain.to_json()  # omitted, never null
+    assert b"request_id" not in plain.wire()
+
+
+@dataclass
+class _Seen:
+    events: list[Event]
+
+    def apply(self, event: Event) -> None:
+        self.events.append(event)
+
+    def record(self, event: Event) -> None:
+        self.events.append(event)

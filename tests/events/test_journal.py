@@ -25,6 +25,7 @@ from revaer.events import (
     TorrentFailed,
     TorrentState,
 )
+from revaer.runtime import bound_request_id
 
 pytestmark = pytest.mark.integration
 
@@ -211,3 +212,23 @@ async def test_events_dropped_while_the_database_is_down_make_older_ids_resync(
     reason = journal.resync_reason(events[0].id)
     assert reason is not None and "could not be written" in reason
     assert journal.resync_reason(events[1].id) is None
+
+
+async def test_a_request_id_is_journaled_and_replayed_from_postgresql(db: Database) -> None:
+    journal = await EventJournal.load(db, tail_size=1)
+    _, publish = publisher_for(journal)
+    with bound_request_id("trace-abc123"):
+        traced = publish(StateChanged(torrent_id=A, state=TorrentState.PAUSED, previous=None))
+    plain = publish(SettingsChanged(revision=1))
+    await journal.flush(db)
+    stored = await db.fetchval("SELECT request_id FROM event_journal WHERE id = $1", traced.id)
+    assert stored == "trace-abc123"
+
+    restarted = await EventJournal.load(db)  # nothing in memory: every frame is from a row
+    frames = [f async for page in restarted.replay(db, traced.id - 1, plain.id, EventFilter())
+              for f in page]  # fmt: skip
+    docs = [json.loads(f.json) for f in frames]
+    assert docs == [traced.to_json(), plain.to_json()]  # the same envelope as live
+    assert docs[0]["request_id"] == "trace-abc123"
+    assert list(docs[0]) == list(traced.to_json())
+    assert "request_id" not in docs[1]
