@@ -20,7 +20,8 @@ def document() -> str:
     unused: Any = None
     deps = ApiDeps(
         config=unused, setup=unused, snapshots=unused, health=unused, metrics=unused,
-        verifier=unused, bus=unused, journal=unused, catalog=unused, engine=unused,
+        verifier=unused, limiter=unused, usage=unused, bus=unused, journal=unused,
+        catalog=unused, engine=unused,
         version=revaer.__version__,
     )  # fmt: skip
     app = create_app(deps)  # the provider holds the app weakly: keep it alive here

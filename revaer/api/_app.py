@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from revaer.api._deps import ApiDeps
 from revaer.api._guard import admit, rate_headers
+from revaer.api._hardening import HardeningMiddleware
 from revaer.api._openapi import install_openapi
 from revaer.api._problem import problem_response
 from revaer.api._request import RequestIdMiddleware, current_request_id
@@ -69,6 +70,7 @@ def create_app(deps: ApiDeps) -> QuartTrio:
         PROPAGATE_EXCEPTIONS=False,
         JSON_SORT_KEYS=False,
     )
+    app.asgi_app = HardeningMiddleware(app.asgi_app, deps.snapshots)  # type: ignore[method-assign,assignment,arg-type]
     app.asgi_app = RequestIdMiddleware(app.asgi_app)  # type: ignore[method-assign,assignment,arg-type]
     app.register_blueprint(system_blueprint(deps))
     app.register_blueprint(admin_blueprint(deps))

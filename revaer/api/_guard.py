@@ -38,8 +38,12 @@ async def admit(deps: ApiDeps) -> None:
         return
     client = request.scope.get("client")
     address = client[0] if client else None
-    if doc.auth == "loopback_or_api_key" and is_loopback(address):
-        return
+    if (
+        doc.auth == "loopback_or_api_key"
+        and API_KEY_HEADER not in request.headers
+        and is_loopback(address)
+    ):
+        return  # a key that is presented is always checked
     await _admit_key(deps, doc, address)
 
 

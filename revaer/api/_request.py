@@ -31,6 +31,7 @@ __all__ = [
     "decode_json",
     "read_body",
     "read_json",
+    "read_optional_object",
     "read_required_body",
     "request_limits",
     "require_loopback",
@@ -124,6 +125,16 @@ async def read_json(*, required: bool = True) -> Any:
         return None
     value = decode_json(raw)
     check_json_bounds(value, request_limits())
+    return value
+
+
+async def read_optional_object() -> dict[str, Any]:
+    """An optional JSON object body: none at all is ``{}``; anything but an object is a 422."""
+    value = await read_json(required=False)
+    if value is None and not request.content_length:
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationFailed([InvalidParam(pointer="", message="must be a JSON object")])
     return value
 
 

@@ -18,7 +18,7 @@ from revaer.api._deps import ApiDeps
 from revaer.api._guard import current_key
 from revaer.api._openapi import documented
 from revaer.api._problem import json_response
-from revaer.api._request import current_request_id, read_json
+from revaer.api._request import current_request_id, read_json, read_optional_object
 from revaer.api.models import (
     ApiKeyIssued,
     ApiKeyIssueRequest,
@@ -90,7 +90,7 @@ def keys_blueprint(deps: ApiDeps) -> Blueprint:
     )
     async def issue_key() -> Response:
         """Issue a key; its secret is in this answer only (``api_key``: ``key_id:secret``)."""
-        fields = parse_key_fields(await read_json(required=False), _ISSUE_FIELDS)
+        fields = parse_key_fields(await read_optional_object(), _ISSUE_FIELDS)
         key_id = fields.pop("key_id", None) or f"key-{secrets.token_hex(4)}"
         if deps.snapshots.value.api_key(key_id) is not None:
             raise Conflict(
@@ -105,7 +105,12 @@ def keys_blueprint(deps: ApiDeps) -> Blueprint:
         return json_response(_issued(record, issued[0]), 201)
 
     @bp.get("/v1/keys/<key_id>")
-    @documented(responses={200: ApiKeyListItem}, role="admin", problems=(404,))
+    @documented(
+        responses={200: ApiKeyListItem},
+        role="admin",
+        problems=(404,),
+        response_examples={200: ex.KEY_LIST["keys"][0]},
+    )
     async def get_key(key_id: str) -> Response:
         """One API key and its last use."""
         record = existing(key_id)
@@ -146,7 +151,7 @@ def keys_blueprint(deps: ApiDeps) -> Blueprint:
     async def rotate_key(key_id: str) -> Response:
         """Give a key a new secret (shown once); the old one works ``grace_seconds`` longer."""
         existing(key_id)
-        fields = parse_key_fields(await read_json(required=False), _ROTATE_FIELDS)
+        fields = parse_key_fields(await read_optional_object(), _ROTATE_FIELDS)
         secret = generate_secret()
         snapshot, _ = await apply(
             ApiKeyChange(op="upsert", key_id=key_id, index=0, fields={**fields, "secret": secret})

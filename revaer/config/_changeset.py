@@ -211,8 +211,6 @@ def parse_key_fields(raw: Any, allowed: frozenset[str]) -> dict[str, Any]:
     ``allowed`` names the fields this body may hold (``key_id`` among them when it may name
     the key); problems point at the body's root (``/label``).
     """
-    if raw is None:
-        raw = {}
     if not isinstance(raw, dict):
         raise ValidationFailed([InvalidParam(pointer="", message="must be a JSON object")])
     problems = _Problems()

@@ -40,7 +40,7 @@ class JsonRoute:
 
     @property
     def path(self) -> str:
-        return self.rule.replace("<uuid:torrent_id>", SOME_ID)
+        return self.rule.replace("<uuid:torrent_id>", SOME_ID).replace("<key_id>", "admin")
 
 
 SOME_ID = "6f1c3a52-0d7e-4b8e-9a41-2f5c7d9e0b13"
@@ -93,6 +93,11 @@ ROUTES = [
         "/v1/torrents/<uuid:torrent_id>/action",
         False,
         lambda v: b'{"type": "move", "download_dir": ' + v + b"}",
+    ),
+    JsonRoute("POST", "/v1/keys", False, lambda v: b'{"label": ' + v + b"}"),
+    JsonRoute("PATCH", "/v1/keys/<key_id>", False, lambda v: b'{"label": ' + v + b"}"),
+    JsonRoute(
+        "POST", "/v1/keys/<key_id>/rotate", False, lambda v: b'{"grace_seconds": ' + v + b"}"
     ),
 ]
 
