@@ -20,6 +20,7 @@ from revaer.api.server import (
     KeyUsage,
     RateLimiter,
     StreamHub,
+    close_revoked_streams,
     create_app,
     serve_http,
 )
@@ -279,6 +280,9 @@ def build_tree(
         ),
         ChildSpec(name="health_events", start=partial(publish_health_changes, health, publisher)),
         ChildSpec(name="rate_limiter", start=limiter.run),
+        ChildSpec(
+            name="event_streams", start=partial(close_revoked_streams, snapshots, deps.streams)
+        ),
         ChildSpec(name="key_usage", start=usage.run),
         # Ready at once; the engine itself starts when setup is complete.
         ChildSpec(name="engine", start=engine.run_when_active, shutdown_timeout=30),

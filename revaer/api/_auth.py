@@ -163,7 +163,7 @@ class ApiKeyVerifier:
             raise
         assert header is not None
         self._follow_snapshot()
-        digest = hashlib.blake2b(header.encode(), key=self._mac_key, digest_size=32).digest()
+        digest = self._digest(header)
         while True:
             record = self._cached(digest)
             if record is not None:
@@ -178,6 +178,14 @@ class ApiKeyVerifier:
                 break
             await pending.wait()  # the same header is being verified: share its answer
         return await self._verify_slowly(digest, header, key_id, client)
+
+    def still_valid(self, header: str) -> bool:
+        """Whether ``header``, verified before, is still accepted (for long-lived streams)."""
+        self._follow_snapshot()
+        return self._cached(self._digest(header)) is not None
+
+    def _digest(self, header: str) -> bytes:
+        return hashlib.blake2b(header.encode(), key=self._mac_key, digest_size=32).digest()
 
     def _follow_snapshot(self) -> None:
         # Any change of the keys forgets remembered failures (a secret may have become

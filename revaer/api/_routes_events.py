@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from quart import Blueprint, Response, request
 
 from revaer.api._deps import ApiDeps
 from revaer.api._openapi import documented
 from revaer.api._query import QueryReader
 from revaer.api._sse import StreamSettings, event_stream
+from revaer.api.models import API_KEY_HEADER
 from revaer.api.schemas import EventHeaders, EventParams
 from revaer.events import EVENT_KINDS, EventFilter, TorrentState
 
@@ -73,6 +76,7 @@ def events_blueprint(deps: ApiDeps) -> Blueprint:
             wanted=wanted,
             after=after,
             settings=settings,
+            allowed=partial(deps.verifier.still_valid, request.headers.get(API_KEY_HEADER, "")),
         )
         response = Response(
             body,

@@ -9,13 +9,14 @@ own queue and is dropped with a final ``lagged`` frame; the bus never waits for 
 from __future__ import annotations
 
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 
 import msgspec
 import trio
 from loguru import logger
 
+from revaer.config import ConfigSnapshot
 from revaer.db import Database, DatabaseUnavailable
 from revaer.events import (
     Event,
@@ -26,8 +27,15 @@ from revaer.events import (
     SubscriberLagged,
     Subscription,
 )
+from revaer.runtime import Watched
 
-__all__ = ["StreamHub", "StreamSettings", "event_stream", "format_frame"]
+__all__ = [
+    "StreamHub",
+    "StreamSettings",
+    "close_revoked_streams",
+    "event_stream",
+    "format_frame",
+]
 
 _log = logger.bind(actor="sse")
 _ENCODER = msgspec.json.Encoder()
@@ -64,13 +72,16 @@ class StreamSettings:
 
 @dataclass(slots=True)
 class StreamHub:
-    """The open streams, so they can all be closed first when the server stops or re-binds.
+    """The open streams, so they can all be closed first when the server stops or re-binds,
+    and each closed as soon as the key it was opened with is revoked, disabled or rotated out.
 
     Held weakly: a response that never started (its client left before the headers went out)
     leaves nothing behind once the bus has dropped its subscription.
     """
 
-    _open: weakref.WeakSet[Subscription] = field(default_factory=weakref.WeakSet)
+    _open: weakref.WeakKeyDictionary[Subscription, Callable[[], bool]] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
 
     @property
     def open_streams(self) -> int:
@@ -83,11 +94,33 @@ class StreamHub:
             subscription.close()
         self._open.clear()
 
-    def _add(self, subscription: Subscription) -> None:
-        self._open.add(subscription)
+    def close_unauthorised(self) -> int:
+        """End the streams whose credentials no longer hold; how many were ended."""
+        ended = [s for s, allowed in list(self._open.items()) if not allowed()]
+        for subscription in ended:
+            subscription.close()
+            self._open.pop(subscription, None)
+        return len(ended)
+
+    def _add(self, subscription: Subscription, allowed: Callable[[], bool]) -> None:
+        self._open[subscription] = allowed
 
     def _discard(self, subscription: Subscription) -> None:
-        self._open.discard(subscription)
+        self._open.pop(subscription, None)
+
+
+async def close_revoked_streams(
+    snapshots: Watched[ConfigSnapshot],
+    hub: StreamHub,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """At each new configuration, end the streams of keys that are no longer valid."""
+    task_status.started()
+    async for _ in snapshots.subscribe():
+        ended = hub.close_unauthorised()
+        if ended:
+            _log.info("closed {} event stream(s) whose API key is no longer valid", ended)
 
 
 def event_stream(
@@ -99,14 +132,16 @@ def event_stream(
     wanted: EventFilter,
     after: int | None,
     settings: StreamSettings,
+    allowed: Callable[[], bool] = lambda: True,
 ) -> AsyncIterator[bytes]:
     """The bytes of one SSE response: hint, replay (or resync), then live events.
 
     The subscription is taken here, before the response headers go out: a client that has
-    its headers receives every event published after that.
+    its headers receives every event published after that. ``allowed`` says whether the
+    credentials the stream was opened with still hold (see ``close_revoked_streams``).
     """
     subscription = bus.subscribe(queue_size=settings.queue_size)
-    hub._add(subscription)
+    hub._add(subscription, allowed)
     body = _stream(subscription, bus.last_id, journal, db, hub, wanted, after, settings)
     return _StreamBody(body, subscription, hub)
 

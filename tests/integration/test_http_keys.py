@@ -14,7 +14,7 @@ import httpx
 import pytest
 import trio
 
-from tests.integration.api_harness import ActiveDaemon, active_daemon
+from tests.integration.api_harness import ActiveDaemon, active_daemon, sse
 from tests.integration.test_http_setup import assert_problem
 
 pytestmark = pytest.mark.integration
@@ -123,7 +123,12 @@ async def test_key_lifecycle_rotation_grace_and_revocation(
         assert await status(client, again) == 401
         await api.patch("/v1/keys/sonarr", json={"enabled": True})
         assert await status(client, again) == 200
-        assert (await api.delete("/v1/keys/sonarr")).status_code == 204
+        # Revoke: refused from the next request, and its open event stream is ended.
+        async with sse(daemon, headers=key_header(again)) as stream:
+            assert (await api.delete("/v1/keys/sonarr")).status_code == 204
+            with pytest.raises(EOFError), trio.fail_after(2):
+                while True:
+                    await stream.next(timeout=2)
         assert await status(client, again) == 401
         assert_problem(await api.get("/v1/keys/sonarr"), 404)
 
