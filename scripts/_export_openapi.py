@@ -21,7 +21,7 @@ def document() -> str:
     deps = ApiDeps(
         config=unused, setup=unused, snapshots=unused, health=unused, metrics=unused,
         verifier=unused, limiter=unused, usage=unused, bus=unused, journal=unused,
-        catalog=unused, engine=unused,
+        catalog=unused, engine=unused, fsops=unused,
         version=revaer.__version__,
     )  # fmt: skip
     app = create_app(deps)  # the provider holds the app weakly: keep it alive here

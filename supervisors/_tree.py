@@ -44,6 +44,7 @@ from revaer.events import (
     publish_health_changes,
     publish_settings_changes,
 )
+from revaer.fsops import EngineMoves, FsPipeline
 from revaer.runtime import ChildSpec, HealthRegistry, Supervisor, Watched
 from revaer.telemetry import Metrics
 from revaer.torrent import Engine, EngineTuning
@@ -143,6 +144,7 @@ class Daemon:
     catalog: TorrentCatalog
     journal: EventJournal
     engine: Engine
+    fsops: FsPipeline
     streams: StreamHub
     urls: list[str]
 
@@ -223,6 +225,17 @@ def build_tree(
     metrics.count_torrents_by(lambda: engine.handle.statistics().by_state)
     watcher = ConfigWatcher(config, snapshots, health=health, metrics=metrics)
     limiter = RateLimiter(snapshots, health=health, metrics=metrics)
+    fsops = FsPipeline(
+        db,
+        snapshots,
+        publisher,
+        catalog,
+        EngineMoves(
+            engine.handle.move, running=lambda: engine.handle.running, changes=health.changes
+        ),
+        health=health,
+        metrics=metrics,
+    )
     usage = KeyUsage(db)
     deps = ApiDeps(
         config=config,
@@ -237,6 +250,7 @@ def build_tree(
         journal=journal,
         catalog=catalog,
         engine=engine.handle,
+        fsops=fsops,
         build_sha=settings.build_sha,
         version=revaer.__version__,
         started_at=time.time(),
@@ -254,6 +268,7 @@ def build_tree(
         catalog=catalog,
         journal=journal,
         engine=engine,
+        fsops=fsops,
         streams=deps.streams,
         urls=[],
     )
@@ -286,6 +301,7 @@ def build_tree(
         ChildSpec(name="key_usage", start=usage.run),
         # Ready at once; the engine itself starts when setup is complete.
         ChildSpec(name="engine", start=engine.run_when_active, shutdown_timeout=30),
+        ChildSpec(name="fsops", start=fsops.run, shutdown_timeout=10),
         ChildSpec(
             name="http",
             start=partial(

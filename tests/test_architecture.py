@@ -21,7 +21,19 @@ ALLOWED: dict[str, set[str]] = {
     "config": {"errors", "types", "runtime", "telemetry", "auth", "db"},
     "events": {"errors", "types", "runtime", "telemetry", "db"},
     "torrent": {"errors", "types", "runtime", "telemetry", "config", "events"},
-    "api": {"errors", "types", "runtime", "telemetry", "auth", "db", "config", "events", "torrent"},
+    "fsops": {"errors", "types", "runtime", "telemetry", "config", "events", "db"},
+    "api": {
+        "errors",
+        "types",
+        "runtime",
+        "telemetry",
+        "auth",
+        "db",
+        "config",
+        "events",
+        "torrent",
+        "fsops",
+    },
     "cli": {"api.models", "cli"},
 }
 

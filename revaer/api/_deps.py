@@ -12,6 +12,7 @@ from revaer.api._sse import StreamHub
 from revaer.api._usage import KeyUsage
 from revaer.config import ConfigService, ConfigSnapshot, SetupService
 from revaer.events import EventBus, EventJournal, TorrentCatalog
+from revaer.fsops import FsPipeline
 from revaer.runtime import HealthRegistry, Watched
 from revaer.telemetry import Metrics
 from revaer.torrent import EngineHandle
@@ -35,6 +36,7 @@ class ApiDeps:
     journal: EventJournal
     catalog: TorrentCatalog
     engine: EngineHandle
+    fsops: FsPipeline
     streams: StreamHub = field(default_factory=StreamHub)
     sse_queue_size: int = 65_536
     cursor_key: bytes = field(default_factory=lambda: os.urandom(32))

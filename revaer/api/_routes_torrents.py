@@ -322,7 +322,7 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
                 inspected = await engine.inspect(record.torrent_id)
             except (ServiceUnavailable, NotFound):
                 inspected = None  # down, restarting, busy, or just removed: show the catalog
-        return _json(detail(record, inspected))
+        return _json(detail(record, inspected, deps.fsops.status(record.torrent_id)))
 
     @documented(
         role="operate",
@@ -396,6 +396,8 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
             case "peers":
                 for peer in action.peers:
                     await engine.connect_peer(tid, *split_peer(peer))
+            case "fsops":
+                await deps.fsops.request(tid)
 
     def parse_action(doc: dict[str, Any], prefix: Sequence[str] = ()) -> Any:
         kind = doc.get("type")
@@ -415,13 +417,14 @@ def torrents_blueprint(deps: ApiDeps) -> Blueprint:  # noqa: PLR0915 -- the rout
         role="operate",
         request=ActionRequest,
         responses={200: ActionAccepted},
-        problems=(404, 503),
+        problems=(404, 409, 503),
         request_example=ex.ACTION,
         response_examples={200: ex.ACCEPTED},
     )
     async def action(torrent_id: uuid.UUID) -> Response:
         """Act on a torrent: `type` is pause, resume, remove, reannounce, recheck,
-        sequential, rate, move, tags or peers (see the body schema for each one's fields)."""
+        sequential, rate, move, tags, peers or fsops (see the body schema for each one's
+        fields). `fsops` queues the post-download pipeline again (409 until it completed)."""
         parsed = parse_action(await read_object())
         record = record_of(torrent_id)
         await act(record, parsed)

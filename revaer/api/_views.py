@@ -8,6 +8,7 @@ import msgspec
 
 from revaer.api._memo import RecordMemo
 from revaer.events import TorrentRecord
+from revaer.fsops import JobStatus
 from revaer.torrent import Inspected
 
 __all__ = ["detail", "page_json"]
@@ -24,7 +25,9 @@ def page_json(records: list[TorrentRecord], next_cursor: str | None, *, catalog_
     return b'{"torrents":[' + parts + b'],"next":' + _ENCODER.encode(next_cursor) + b"}"
 
 
-def detail(r: TorrentRecord, inspected: Inspected | None) -> dict[str, Any]:
+def detail(
+    r: TorrentRecord, inspected: Inspected | None, fsops: JobStatus | None
+) -> dict[str, Any]:
     """The detail of a record (``TorrentDetail``); live fields null without the engine."""
     live = inspected.live if inspected is not None else None
     progress = live.file_progress if live is not None else None
@@ -79,7 +82,6 @@ def detail(r: TorrentRecord, inspected: Inspected | None) -> dict[str, Any]:
             else None
         ),
         "paused": inspected.paused if inspected is not None else None,
-        # The post-download pipeline does not exist yet; its status will be shown here.
-        "fsops": None,
+        "fsops": fsops.to_json() if fsops is not None else None,
         "live": inspected is not None,
     }

@@ -50,6 +50,8 @@ __all__ = [
     "EventHeaders",
     "EventParams",
     "FileDetail",
+    "FsopsAction",
+    "FsopsStage",
     "FsopsStatus",
     "ListParams",
     "Pieces",
@@ -286,6 +288,12 @@ class TagsAction(_Strict):
     remove: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
 
 
+class FsopsAction(_Strict):
+    """Run the post-download pipeline again, every stage (e.g. after changing `fs_policy`)."""
+
+    type: Literal["fsops"]
+
+
 class PeersAction(_Strict):
     """Dial peers now (`address:port`)."""
 
@@ -303,14 +311,15 @@ Action = Annotated[
     | RateAction
     | MoveAction
     | TagsAction
-    | PeersAction,
+    | PeersAction
+    | FsopsAction,
     Field(discriminator="type"),
 ]
 ACTION_MODELS: dict[str, type[_Strict]] = {
     model.model_fields["type"].annotation.__args__[0]: model  # type: ignore[union-attr]
     for model in (
         PauseAction, ResumeAction, RemoveAction, ReannounceAction, RecheckAction,
-        SequentialAction, RateAction, MoveAction, TagsAction, PeersAction,
+        SequentialAction, RateAction, MoveAction, TagsAction, PeersAction, FsopsAction,
     )
 }  # fmt: skip
 """Each action's model by its ``type``."""
@@ -480,14 +489,30 @@ class Selection(BaseModel):
     skip_fluff: bool
 
 
-class FsopsStatus(BaseModel):
-    """The post-download pipeline's status (null until the pipeline runs for this torrent)."""
+class FsopsStage(BaseModel):
+    """One finished pipeline stage."""
 
-    state: Literal["pending", "running", "completed", "failed"]
-    step: str | None
+    name: str = Field(description="validate, par2, extract, flatten, transfer, permissions, ...")
+    status: Literal["done", "skipped"]
+    at: str = Field(description="When it finished (RFC 3339).")
+    detail: str | None = Field(default=None, description="Why it was skipped.")
+
+
+class FsopsStatus(BaseModel):
+    """The post-download pipeline's job (null until the torrent completes)."""
+
+    state: Literal["queued", "running", "completed", "failed", "skipped"]
+    step: str | None = Field(description="The stage running, or the one that failed.")
+    stages: list[FsopsStage] = Field(description="Stages finished so far, in order.")
+    attempts: int
+    library_path: str | None = Field(description="The payload's folder in the library.")
+    manifest: str | None = Field(description="The sha256 manifest (`sha256sum -c` format).")
+    queued_at: str | None
     started_at: str | None
     finished_at: str | None
     error: str | None
+    error_member: str | None = Field(description="The archive member the job failed on.")
+    error_path: str | None = Field(description="The file the job failed on.")
 
 
 class TorrentDetail(TorrentSummary):

@@ -241,7 +241,7 @@ def select(
 
 
 _ACTIONS = ("pause", "resume", "remove", "reannounce", "recheck", "sequential", "rate", "move",
-            "tags", "peers")  # fmt: skip
+            "tags", "peers", "fsops")  # fmt: skip
 
 
 def _rate(value: str | None, flag: str) -> int | None:
@@ -268,7 +268,7 @@ def _rate(value: str | None, flag: str) -> int | None:
 @pass_invocation
 def action(invocation: Invocation, /, torrent_id: str, kind: str, **o: Any) -> None:
     """Act on a torrent: TYPE is pause, resume, remove, reannounce, recheck, sequential,
-    rate, move, tags or peers."""
+    rate, move, tags, peers, or fsops (run the post-download pipeline again)."""
     _act(invocation, torrent_id, _action_body(kind, o))
 
 

@@ -129,7 +129,8 @@ class _Problems:
         try:
             return validator(value)
         except f.ItemError as exc:
-            self.add(pointer(*tokens, exc.index), str(exc))
+            index = exc.index if isinstance(exc.index, tuple) else (exc.index,)
+            self.add(pointer(*tokens, *index), str(exc))
         except f.FieldError as exc:
             self.add(pointer(*tokens), str(exc))
         return None

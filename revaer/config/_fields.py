@@ -23,8 +23,10 @@ __all__ = [
     "integer",
     "ip_address",
     "json_object",
+    "keyed_objects",
     "nullable",
     "octal_mode",
+    "relative_path",
     "string",
     "string_list",
     "timestamp",
@@ -121,6 +123,43 @@ def abs_path(value: Any) -> str:
     return str(path)
 
 
+def relative_path(value: Any) -> str:
+    """A relative POSIX path without ``..`` or empty components, normalised (e.g. ``tv/hd``)."""
+    if not isinstance(value, str) or not value:
+        raise FieldError("must be a non-empty string")
+    if len(value) > _MAX_PATH or "\x00" in value or "\\" in value:
+        raise FieldError("is not a valid path")
+    path = PurePosixPath(value)
+    if path.is_absolute():
+        raise FieldError("must be a relative path")
+    if ".." in path.parts or not path.parts:
+        raise FieldError("must not contain '..'")
+    return str(path)
+
+
+def keyed_objects(key: Validator, value: Validator, *, max_keys: int = 64) -> Validator:
+    """An object whose keys and values are each validated (e.g. tag → rule)."""
+
+    def check(raw: Any) -> dict[str, Any]:
+        if not isinstance(raw, dict):
+            raise FieldError("must be an object")
+        if len(raw) > max_keys:
+            raise FieldError(f"must have at most {max_keys} keys")
+        out: dict[str, Any] = {}
+        for name, entry in raw.items():
+            try:
+                key(name)
+                out[name] = value(entry)
+            except ItemError as exc:
+                inner = exc.index if isinstance(exc.index, tuple) else (exc.index,)
+                raise ItemError((name, *inner), str(exc)) from None
+            except FieldError as exc:
+                raise ItemError(name, str(exc)) from None
+        return out
+
+    return check
+
+
 def octal_mode(value: Any) -> str:
     """A permission mode in octal, e.g. ``"0644"``."""
     if not isinstance(value, str) or not re.fullmatch(r"0?[0-7]{3}", value):
@@ -163,7 +202,7 @@ def string_list(item: Validator, *, max_items: int = 64) -> Validator:
 class ItemError(FieldError):
     """A problem with one array item; carries its index for the pointer."""
 
-    def __init__(self, index: int | str, message: str) -> None:
+    def __init__(self, index: int | str | tuple[int | str, ...], message: str) -> None:
         super().__init__(message)
         self.index = index
 

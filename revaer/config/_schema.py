@@ -170,6 +170,27 @@ FS_POLICY = Section(
             f.string_list(f.abs_path),
             "Extra paths the pipeline may read or write besides download_root and library_root.",
         ),
+        Field("enabled", f.boolean, "Run the pipeline when a torrent completes."),
+        Field(
+            "conflict",
+            f.choice("skip", "rename", "overwrite"),
+            "A library file that exists with other content: skip, rename the new one, overwrite.",
+        ),
+        Field("checksums", f.boolean, "Write a sha256 manifest of the library files."),
+        Field("workers", f.integer(1, 8), "Jobs run at once (extraction is CPU and disk heavy)."),
+        Field(
+            "tag_rules",
+            f.keyed_objects(
+                f.string(min_len=1, max_len=64),
+                f.typed_object(
+                    {
+                        "subdir": f.relative_path,
+                        "move_mode": f.choice("copy", "move", "hardlink"),
+                    }
+                ),
+            ),
+            "Per-tag overrides: tag → {subdir, move_mode}; the first of a torrent's tags wins.",
+        ),
     ),
 )
 

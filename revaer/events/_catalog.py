@@ -27,6 +27,10 @@ from revaer.events._payloads import (
     Completed,
     FileInfo,
     FilesDiscovered,
+    FsopsCompleted,
+    FsopsFailed,
+    FsopsProgress,
+    FsopsStarted,
     HealthChanged,
     Progress,
     SelectionReconciled,
@@ -382,7 +386,15 @@ class TorrentCatalog:
                 if payload.source in _FATAL_SOURCES:
                     fields["state"] = TorrentState.ERROR
                 return self._change(payload.torrent_id, at, **fields)
-            case SelectionReconciled() | SettingsChanged() | HealthChanged():
+            case (
+                SelectionReconciled()
+                | SettingsChanged()
+                | HealthChanged()
+                | FsopsStarted()
+                | FsopsProgress()
+                | FsopsCompleted()
+                | FsopsFailed()
+            ):
                 return None
             case _:
                 assert_never(payload)

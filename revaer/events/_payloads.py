@@ -17,6 +17,10 @@ __all__ = [
     "EventPayload",
     "FileInfo",
     "FilesDiscovered",
+    "FsopsCompleted",
+    "FsopsFailed",
+    "FsopsProgress",
+    "FsopsStarted",
     "HealthChanged",
     "Progress",
     "SelectionReconciled",
@@ -194,6 +198,51 @@ class HealthChanged(_Payload):
     degraded: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FsopsStarted(_Payload):
+    """The post-download pipeline started (or resumed at ``resumed_from``) for a torrent."""
+
+    kind: ClassVar[str] = "fsops_started"
+    torrent_id: str
+    attempt: int
+    resumed_from: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FsopsProgress(_Payload):
+    """A pipeline stage's progress (at most a few per second), or a warning about it."""
+
+    kind: ClassVar[str] = "fsops_progress"
+    torrent_id: str
+    stage: str
+    bytes_done: int
+    bytes_total: int
+    warning: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FsopsCompleted(_Payload):
+    """The payload is in the library: its folder, the checksum manifest, the file count."""
+
+    kind: ClassVar[str] = "fsops_completed"
+    torrent_id: str
+    library_path: str
+    manifest: str | None
+    files: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FsopsFailed(_Payload):
+    """A pipeline stage failed; ``member`` or ``path`` says what it failed on."""
+
+    kind: ClassVar[str] = "fsops_failed"
+    torrent_id: str
+    stage: str
+    reason: str
+    member: str | None = None
+    path: str | None = None
+
+
 EventPayload = (
     TorrentAdded
     | TorrentUpdated
@@ -206,12 +255,14 @@ EventPayload = (
     | SelectionReconciled
     | SettingsChanged
     | HealthChanged
+    | FsopsStarted
+    | FsopsProgress
+    | FsopsCompleted
+    | FsopsFailed
 )
 
 FSOPS_KINDS = frozenset({"fsops_started", "fsops_progress", "fsops_completed", "fsops_failed"})
-"""Kinds the post-download pipeline will emit; filters accept them already."""
+"""Kinds the post-download pipeline emits."""
 
-EVENT_KINDS: frozenset[str] = (
-    frozenset(payload.kind for payload in get_args(EventPayload)) | FSOPS_KINDS
-)
+EVENT_KINDS: frozenset[str] = frozenset(payload.kind for payload in get_args(EventPayload))
 """Every event kind a stream may carry (what SSE's ``event`` filter accepts)."""

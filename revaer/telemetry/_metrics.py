@@ -159,6 +159,34 @@ class Metrics:
             namespace=_NS,
             registry=r,
         )
+        self.fsops_steps_total = Counter(
+            "fsops_steps_total",
+            "Pipeline stages run, by stage and outcome (ok, skipped, failed)",
+            ["step", "status"],
+            namespace=_NS,
+            registry=r,
+        )
+        self.fsops_step_duration_seconds = Histogram(
+            "fsops_step_duration_seconds",
+            "Time a pipeline stage took",
+            ["step"],
+            namespace=_NS,
+            registry=r,
+            buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600),
+        )
+        self.fsops_bytes_total = Counter(
+            "fsops_bytes_total",
+            "Bytes the pipeline read or wrote, by stage (extract, transfer, checksum)",
+            ["step"],
+            namespace=_NS,
+            registry=r,
+        )
+        self.fsops_queue_depth = Gauge(
+            "fsops_queue_depth",
+            "Pipeline jobs waiting to run",
+            namespace=_NS,
+            registry=r,
+        )
         # Both directions exist from the start, so a dashboard's rate() has a series at 0.
         self.downloaded_bytes = self.engine_payload_bytes_total.labels(direction="download")
         self.uploaded_bytes = self.engine_payload_bytes_total.labels(direction="upload")

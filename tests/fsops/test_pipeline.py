@@ -1,0 +1,241 @@
+"""The pipeline actor on real PostgreSQL and real files: confinement, tools health, live policy,
+idempotent reruns. (A real download through the daemon: tests/integration/test_fsops_*.py.)"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tarfile
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import trio
+
+from revaer.db import Database
+from revaer.events import FsopsCompleted, FsopsFailed
+from revaer.runtime import HealthState
+from tests.fsops import rarmaker
+from tests.fsops.pipeline_harness import running_pipeline
+
+pytestmark = pytest.mark.integration
+
+
+def _tree(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*")}
+
+
+def _zip(path: Path, name: str) -> None:
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("ok.txt", b"fine")
+        z.writestr(zipfile.ZipInfo(name), b"escaped")
+
+
+def _zip_symlink(path: Path) -> None:
+    with zipfile.ZipFile(path, "w") as z:
+        info = zipfile.ZipInfo("link")
+        info.external_attr = 0o120777 << 16
+        z.writestr(info, "../../outside/target")
+
+
+def _tar(path: Path, member: tarfile.TarInfo, data: bytes = b"") -> None:
+    with tarfile.open(path, "w") as t:
+        ok = tarfile.TarInfo("ok.txt")
+        ok.size = 4
+        t.addfile(ok, io.BytesIO(b"fine"))
+        t.addfile(member, io.BytesIO(data) if data else None)
+
+
+def _tar_member(name: str, kind: bytes, *, link: str = "", size: int = 0) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = link
+    info.size = size
+    return info
+
+
+def _rar_symlink(path: Path) -> None:
+    rarmaker.write_rar5(path.parent, path.stem, [rarmaker.symlink("link", "../../outside/target")])
+
+
+HOSTILE: dict[str, tuple[str, Callable[[Path], None], str]] = {
+    "zip-slip": ("evil.zip", lambda p: _zip(p, "../../outside/evil.txt"), "../../outside/evil.txt"),
+    "zip-absolute": ("abs.zip", lambda p: _zip(p, "/tmp/revaer-abs.txt"), "/tmp/revaer-abs.txt"),
+    "zip-symlink": ("link.zip", _zip_symlink, "link"),
+    "tar-slip": (
+        "evil.tar",
+        lambda p: _tar(p, _tar_member("../x.txt", tarfile.REGTYPE, size=3), b"bad"),
+        "../x.txt",
+    ),
+    "tar-symlink-out": (
+        "link.tar",
+        lambda p: _tar(p, _tar_member("link", tarfile.SYMTYPE, link="/etc")),
+        "link",
+    ),
+    "tar-hardlink": (
+        "hard.tar",
+        lambda p: _tar(p, _tar_member("hard", tarfile.LNKTYPE, link="ok.txt")),
+        "hard",
+    ),
+    "tar-device": ("dev.tar", lambda p: _tar(p, _tar_member("null", tarfile.CHRTYPE)), "null"),
+    "rar-symlink": ("link.rar", _rar_symlink, "link"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+async def test_hostile_archive_fails_the_job_and_writes_nothing_outside(
+    case: str, db: Database, tmp_path: Path
+) -> None:
+    if case.startswith("rar") and shutil.which("unar") is None:
+        pytest.skip("unar not installed (apt-get install unar)")
+    name, make, member = HOSTILE[case]
+    root = tmp_path / "r"
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "target").write_text("keep")
+    async with running_pipeline(db, root) as h:
+        payload = h.downloads / "Release"
+        payload.mkdir()
+        make(payload / name)
+        (payload / "notes.txt").write_text("n")
+        before_outside = _tree(tmp_path / "outside")
+        files = {f"Release/{p.name}": p.stat().st_size for p in sorted(payload.iterdir())}
+        with h.subscribe() as events:
+            torrent_id = h.complete("Release", files)
+            outcome = await h.outcome(events, torrent_id)
+        assert isinstance(outcome, FsopsFailed), outcome
+        assert outcome.stage == "extract"
+        assert outcome.member == member, outcome
+        assert member in outcome.reason or name in outcome.reason
+        status = h.pipeline.status(torrent_id)
+        assert status is not None and status.state == "failed"
+        assert status.error_member == member
+    # Nothing outside the allowed roots, nothing in the library, no staging left behind
+    # with content from the archive.
+    assert _tree(tmp_path / "outside") == before_outside
+    assert (tmp_path / "outside" / "target").read_text() == "keep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outside", "r"]
+    assert not (root / "library").exists()
+    assert not Path("/tmp/revaer-abs.txt").exists()
+    assert not (root / "x.txt").exists() and not (root / "downloads" / "x.txt").exists()
+
+
+async def test_a_download_dir_symlinked_outside_the_allow_list_is_refused(
+    db: Database, tmp_path: Path
+) -> None:
+    root = tmp_path / "r"
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "Release").mkdir(parents=True)
+    (elsewhere / "Release" / "a.txt").write_text("a")
+    async with running_pipeline(db, root) as h:
+        (h.downloads / "linked").symlink_to(elsewhere)
+        with h.subscribe() as events:
+            torrent_id = h.complete(
+                "Release", {"Release/a.txt": 1}, save_path=h.downloads / "linked"
+            )
+            outcome = await h.outcome(events, torrent_id)
+        assert isinstance(outcome, FsopsFailed)
+        assert outcome.stage == "validate"
+        assert str(elsewhere) in outcome.reason and "allow_paths" in outcome.reason
+        assert _tree(elsewhere) == {"Release", "Release/a.txt"}  # refused before any write
+        # Allowed explicitly, the same payload goes through.
+        await h.set_policy(allow_paths=[str(elsewhere)])
+        with h.subscribe() as events:
+            again = h.complete("Release", {"Release/a.txt": 1}, save_path=h.downloads / "linked")
+            done = await h.outcome(events, again)
+        assert isinstance(done, FsopsCompleted), done
+    assert (root / "library" / "Release" / "a.txt").read_text() == "a"
+    # The job's record sits beside the payload it describes; nothing else was written there.
+    assert _tree(elsewhere) == {"Release", "Release/a.txt", "Release/.revaer.meta"}
+
+
+async def test_a_missing_7z_degrades_health_by_name_and_recovers_without_restart(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seven = shutil.which("7zz") or shutil.which("7z")
+    if seven is None or shutil.which("unar") is None:
+        pytest.skip("7zip and unar not installed (apt-get install 7zip unar)")
+    # A PATH with every tool but 7z.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("unar", "lsar", "par2"):
+        if found := shutil.which(tool):
+            (bin_dir / tool).symlink_to(found)
+    full_path = os.environ["PATH"]
+    monkeypatch.setenv("PATH", str(bin_dir))
+    async with running_pipeline(db, tmp_path / "r", probe_interval=0.2) as h:
+        fsops = h.health.get("fsops")
+        assert fsops is not None
+        assert fsops.state == HealthState.DEGRADED
+        assert fsops.reason is not None and fsops.reason.startswith("7z not found on PATH")
+        assert "apt-get install 7zip" in fsops.reason
+        # A 7z archive cannot be extracted meanwhile: the job says which tool is missing.
+        payload = h.downloads / "Disc"
+        payload.mkdir()
+        (payload / "x.txt").write_text("x")
+        monkeypatch.setenv("PATH", full_path)
+        await trio.run_process([seven, "a", "-bso0", "-bsp0", "d.7z", "x.txt"], cwd=payload)
+        monkeypatch.setenv("PATH", str(bin_dir))
+        (payload / "x.txt").unlink()
+        with h.subscribe() as events:
+            torrent_id = h.complete("Disc", {"Disc/d.7z": (payload / "d.7z").stat().st_size})
+            failed = await h.outcome(events, torrent_id)
+        assert isinstance(failed, FsopsFailed) and "7z" in failed.reason, failed
+        # The tool is back: the next periodic probe finds it, no restart.
+        monkeypatch.setenv("PATH", full_path)
+        with trio.fail_after(5):
+            while (now := h.health.get("fsops")) is None or now.state != HealthState.OK:
+                await trio.sleep(0.05)
+        # And the operator's rerun goes through.
+        with h.subscribe() as events:
+            await h.pipeline.request(torrent_id)
+            done = await h.outcome(events, torrent_id)
+        assert isinstance(done, FsopsCompleted), done
+    assert (tmp_path / "r" / "library" / "Disc" / "x.txt").read_text() == "x"
+
+
+async def test_policy_applies_live_to_the_next_job(db: Database, tmp_path: Path) -> None:
+    async with running_pipeline(db, tmp_path / "r") as h:
+        (h.downloads / "a.mkv").write_bytes(b"a")
+        await h.set_policy(
+            move_mode="copy", tag_rules={"tv": {"subdir": "tv/hd", "move_mode": "hardlink"}}
+        )
+        with h.subscribe() as events:
+            copied = h.complete("a.mkv", {"a.mkv": 1})
+            await h.outcome(events, copied)
+            linked = h.complete("a.mkv", {"a.mkv": 1}, tags=("misc", "tv"))
+            await h.outcome(events, linked)
+        lib = h.library
+        assert not os.path.samefile(lib / "a" / "a.mkv", h.downloads / "a.mkv")  # a copy
+        assert os.path.samefile(lib / "tv" / "hd" / "a" / "a.mkv", h.downloads / "a.mkv")
+        # A different file under the same name: renamed (the default), never overwritten.
+        (h.downloads / "a.mkv").unlink()
+        (h.downloads / "a.mkv").write_bytes(b"b")
+        with h.subscribe() as events:
+            third = h.complete("a.mkv", {"a.mkv": 1})
+            await h.outcome(events, third)
+        assert (lib / "a" / "a.mkv").read_bytes() == b"a"
+        assert (lib / "a" / "a (1).mkv").read_bytes() == b"b"
+        metrics = h.metrics.registry
+        assert (
+            metrics.get_sample_value(
+                "revaer_fsops_steps_total", {"step": "transfer", "status": "ok"}
+            )
+            == 3
+        )
+
+
+async def test_jobs_survive_a_restart_of_the_actor(db: Database, tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    async with running_pipeline(db, root, enabled=False) as h:
+        (h.downloads / "b.txt").write_text("b")
+        skipped = h.complete("b.txt", {"b.txt": 1})
+        with trio.fail_after(5):
+            while (status := h.pipeline.status(skipped)) is None:
+                await trio.sleep(0.01)  # a skipped job announces nothing: look again
+        assert status.state == "skipped" and status.error is not None
+    # Persisted: a new actor on the same database knows the job.
+    async with running_pipeline(db, root, enabled=True) as h:
+        status = h.pipeline.status(skipped)
+        assert status is not None and status.state == "skipped"
