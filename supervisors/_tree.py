@@ -44,7 +44,7 @@ from revaer.events import (
     publish_health_changes,
     publish_settings_changes,
 )
-from revaer.fsops import EngineMoves, FsPipeline
+from revaer.fsops import EngineMoves, FsPipeline, PipelineIntake
 from revaer.runtime import ChildSpec, HealthRegistry, Supervisor, Watched
 from revaer.telemetry import Metrics
 from revaer.torrent import Engine, EngineTuning
@@ -205,7 +205,10 @@ def build_tree(
     metrics = Metrics()
     snapshots = Watched(snapshot)
     bus = EventBus(start_id=journal.start_id, metrics=metrics)
-    publisher = Publisher(bus, [catalog], recorders=[journal], state_of=catalog.state_of)
+    fsops_events = PipelineIntake()
+    publisher = Publisher(
+        bus, [catalog, fsops_events], recorders=[journal], state_of=catalog.state_of
+    )
 
     def restarted(name: str) -> None:
         metrics.actor_restarts_total.labels(actor=name).inc()
@@ -230,6 +233,7 @@ def build_tree(
         snapshots,
         publisher,
         catalog,
+        fsops_events,
         EngineMoves(
             engine.handle.move, running=lambda: engine.handle.running, changes=health.changes
         ),

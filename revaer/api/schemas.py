@@ -490,12 +490,12 @@ class Selection(BaseModel):
 
 
 class FsopsStage(BaseModel):
-    """One finished pipeline stage."""
+    """One pipeline stage and where the job is with it."""
 
     name: str = Field(description="validate, par2, extract, flatten, transfer, permissions, ...")
-    status: Literal["done", "skipped"]
-    at: str = Field(description="When it finished (RFC 3339).")
-    detail: str | None = Field(default=None, description="Why it was skipped.")
+    status: Literal["pending", "running", "done", "skipped", "failed"]
+    at: str | None = Field(description="When it finished (RFC 3339).")
+    detail: str | None = Field(description="Why it was skipped, or why it failed.")
 
 
 class FsopsStatus(BaseModel):
@@ -503,7 +503,7 @@ class FsopsStatus(BaseModel):
 
     state: Literal["queued", "running", "completed", "failed", "skipped"]
     step: str | None = Field(description="The stage running, or the one that failed.")
-    stages: list[FsopsStage] = Field(description="Stages finished so far, in order.")
+    stages: list[FsopsStage] = Field(description="Every stage, in order, with its status.")
     attempts: int
     library_path: str | None = Field(description="The payload's folder in the library.")
     manifest: str | None = Field(description="The sha256 manifest (`sha256sum -c` format).")

@@ -13,7 +13,7 @@ escape, links and device files are refused. Exceptions::
 from revaer.fsops._confine import Confinement, safe_member_name
 from revaer.fsops._errors import FsopsFailed, FsopsRefused
 from revaer.fsops._jobs import JobStatus
-from revaer.fsops._pipeline import EngineMoves, FsPipeline
+from revaer.fsops._pipeline import EngineMoves, FsPipeline, PipelineIntake
 from revaer.fsops._policy import FsPolicy
 from revaer.fsops._stages import STAGE_NAMES, STAGES
 from revaer.fsops._tools import TOOLS, Toolbox, probe_tools
@@ -29,6 +29,7 @@ __all__ = [
     "FsopsFailed",
     "FsopsRefused",
     "JobStatus",
+    "PipelineIntake",
     "Toolbox",
     "probe_tools",
     "safe_member_name",

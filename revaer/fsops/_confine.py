@@ -23,19 +23,26 @@ class Confinement:
     def __init__(self, roots: Iterable[str | os.PathLike[str]]) -> None:
         resolved: list[Path] = []
         for root in roots:
-            path = Path(root).resolve()
+            try:
+                path = _resolve(root, what="allowed root")
+            except FsopsRefused:
+                continue  # a looping root allows nothing
+
             if path not in resolved:
                 resolved.append(path)
         self.roots: tuple[Path, ...] = tuple(resolved)
 
     def contains(self, path: str | os.PathLike[str]) -> bool:
         """Whether ``path``, resolved, is one of the roots or inside one."""
-        real = Path(path).resolve()
+        try:
+            real = _resolve(path)
+        except FsopsRefused:
+            return False
         return any(real == root or real.is_relative_to(root) for root in self.roots)
 
     def check(self, path: str | os.PathLike[str], *, what: str) -> Path:
         """``path`` resolved, or :class:`FsopsRefused` naming ``what`` and where it points."""
-        real = Path(path).resolve()
+        real = _resolve(path, what=what)
         if not any(real == root or real.is_relative_to(root) for root in self.roots):
             allowed = ", ".join(str(r) for r in self.roots) or "(none)"
             shown = str(path) if str(real) == str(path) else f"{path} (resolves to {real})"
@@ -45,6 +52,13 @@ class Confinement:
                 path=str(path),
             )
         return real
+
+
+def _resolve(path: str | os.PathLike[str], *, what: str = "path") -> Path:
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError) as exc:  # a symlink loop (RuntimeError on Python 3.11)
+        raise FsopsRefused(f"{what} {path} cannot be resolved: {exc}", path=str(path)) from None
 
 
 def safe_member_name(name: str) -> PurePosixPath:

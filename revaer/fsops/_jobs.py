@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from revaer.db import Database
+from revaer.fsops._stages import STAGE_NAMES
 
 __all__ = ["FsJobStore", "JobState", "JobStatus"]
 
@@ -42,16 +43,22 @@ class JobStatus:
         """A copy with ``changes``."""
         return replace(self, **changes)
 
+    def _stage(self, name: str) -> dict[str, Any]:
+        entry = self.stages.get(name)
+        if entry is not None:
+            return {"name": name, "status": entry["status"], "at": entry.get("at"),
+                    "detail": entry.get("reason")}  # fmt: skip
+        if name == self.stage and self.state in ("running", "failed"):
+            detail = self.error if self.state == "failed" else None
+            return {"name": name, "status": self.state, "at": None, "detail": detail}
+        return {"name": name, "status": "pending", "at": None, "detail": None}
+
     def to_json(self) -> dict[str, Any]:
         """The API's ``FsopsStatus``."""
         return {
             "state": self.state,
             "step": self.stage,
-            "stages": [
-                {"name": name, **{k: v for k, v in entry.items() if k in ("status", "at")}}
-                | ({"detail": entry["reason"]} if "reason" in entry else {})
-                for name, entry in self.stages.items()
-            ],
+            "stages": [self._stage(name) for name in STAGE_NAMES],
             "attempts": self.attempts,
             "library_path": self.library_path,
             "manifest": self.manifest,
@@ -62,6 +69,25 @@ class JobStatus:
             "error_member": self.error_member,
             "error_path": self.error_path,
         }
+
+
+def _pg(value: Any) -> Any:
+    """``value`` with every string storable: file and member names come from archives and
+    torrents, and may hold NUL or undecodable bytes (lone surrogates), which PostgreSQL's
+    text and jsonb refuse — one such name must not make the job unsavable."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            value = value.replace("\x00", "\ufffd")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "replace").decode("utf-8")
+        return value
+    if isinstance(value, dict):
+        return {_pg(k): _pg(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_pg(v) for v in value]
+    return value
 
 
 _COLUMNS = tuple(f.name for f in fields(JobStatus))
@@ -94,7 +120,7 @@ class FsJobStore:
 
     async def save(self, status: JobStatus) -> None:
         """Insert or replace ``status``."""
-        await self._db.execute(_UPSERT, *(getattr(status, c) for c in _COLUMNS))
+        await self._db.execute(_UPSERT, *(_pg(getattr(status, c)) for c in _COLUMNS))
 
     async def delete(self, torrent_id: str) -> None:
         """Forget the job of a removed torrent."""

@@ -37,6 +37,8 @@ class JobMeta:
     """[destination path relative to ``dest``, absolute source path] per file."""
     placed: list[str] = field(default_factory=list)
     manifest: str | None = None
+    staging: str | None = None
+    """The staging area, fixed by ``validate`` (it stays put when a move moves the payload)."""
 
     def done(self, stage: str) -> bool:
         """Whether ``stage`` finished (done or skipped) in an earlier run."""
@@ -58,6 +60,7 @@ class JobMeta:
             "plan": self.plan,
             "placed": self.placed,
             "manifest": self.manifest,
+            "staging": self.staging,
         }
 
 
@@ -78,6 +81,7 @@ def read_meta(path: Path, torrent_id: str) -> JobMeta:
         plan=[list(p) for p in doc.get("plan") or []],
         placed=list(doc.get("placed") or []),
         manifest=doc.get("manifest"),
+        staging=doc.get("staging"),
     )
 
 

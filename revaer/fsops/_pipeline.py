@@ -11,7 +11,10 @@ that names it, and the next probe that finds it makes the component healthy agai
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import contextlib
+import os
+import shutil
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +29,7 @@ from revaer.db import Database
 from revaer.errors import Conflict, NotFound, RevaerError, ServiceUnavailable
 from revaer.events import (
     Completed,
+    Event,
     EventBus,
     FsopsCompleted,
     FsopsFailed,
@@ -33,12 +37,12 @@ from revaer.events import (
     FsopsStarted,
     Publisher,
     SubscriberLagged,
-    Subscription,
     TorrentCatalog,
     TorrentFailed,
     TorrentRemoved,
     TorrentUpdated,
 )
+from revaer.fsops._confine import Confinement
 from revaer.fsops._errors import FsopsFailed as StageFailed
 from revaer.fsops._jobs import FsJobStore, JobStatus
 from revaer.fsops._layout import Layout, TorrentView
@@ -49,38 +53,93 @@ from revaer.fsops._tools import Toolbox, probe_tools
 from revaer.runtime import HealthRegistry, Watched, bound_request_id, current_request_id
 from revaer.telemetry import Metrics
 
-__all__ = ["EngineMoves", "FsPipeline"]
+__all__ = ["EngineMoves", "FsPipeline", "PipelineIntake"]
 
 _log = logger.bind(actor="fsops")
 _PROGRESS_INTERVAL = 0.5  # at most two progress events a second per job
 _MAX_WORKERS = 8
-_QUEUE = 65_536  # events this actor may fall behind by (it only looks at two kinds)
+_RECHECK = 30.0  # seconds between looks at the catalog while a move is confirmed
 _ACCEPT_TIMEOUT = 10.0  # a request waits this long for the actor (it may be restarting)
 
 
-class _Mover:
-    """Moves a torrent through the engine and waits for its confirmation on the bus."""
+class PipelineIntake:
+    """The events the pipeline acts on, taken from the ``Publisher`` as a projection.
 
-    def __init__(self, bus: EventBus, move: EngineMoves) -> None:
+    ``apply`` runs synchronously for every event (it never blocks and never misses one, unlike
+    a bus subscription that falls behind when thousands of torrents are restored at once); it
+    keeps only ``completed`` and ``torrent_removed``, one per torrent's completion or removal.
+    """
+
+    def __init__(self) -> None:
+        self._pending: deque[Event] = deque()
+        self._arrived = trio.Event()
+
+    def apply(self, event: Event) -> None:
+        """Keep ``event`` if the pipeline acts on it."""
+        if isinstance(event.payload, (Completed, TorrentRemoved)):
+            self._pending.append(event)
+            self._arrived.set()
+
+    async def next(self) -> Event:
+        """The oldest event not yet ``done``."""
+        while not self._pending:
+            self._arrived = trio.Event()
+            await self._arrived.wait()
+        return self._pending[0]
+
+    def done(self) -> None:
+        """The event ``next`` returned has been acted on."""
+        self._pending.popleft()
+
+
+class _Mover:
+    """Moves a torrent through the engine and waits for its confirmation.
+
+    The engine confirms with ``torrent_updated`` (new location) or a ``failure`` from storage.
+    A move of much data takes long, and a session restart in the middle would lose the
+    confirming event: every ``_RECHECK`` seconds the catalog's location is looked at too.
+    """
+
+    def __init__(self, bus: EventBus, catalog: TorrentCatalog, move: EngineMoves) -> None:
         self._bus = bus
+        self._catalog = catalog
         self._move = move
 
     async def move(self, torrent_id: str, download_dir: Path) -> None:
-        with self._bus.subscribe() as events:
+        events = self._bus.subscribe()
+        try:
             await self._move(torrent_id, str(download_dir))
-            async for event in events:
-                p = event.payload
-                if isinstance(p, TorrentUpdated) and p.torrent_id == torrent_id:
-                    if Path(p.download_dir) == download_dir:
-                        return
-                elif isinstance(p, TorrentFailed) and p.torrent_id == torrent_id:
-                    if p.source == "storage":
-                        raise StageFailed(
-                            f"the engine could not move the torrent to {download_dir}: {p.message}",
-                            path=str(download_dir),
-                        )
-                elif isinstance(p, TorrentRemoved) and p.torrent_id == torrent_id:
+            while True:
+                with trio.move_on_after(_RECHECK):
+                    try:
+                        async for event in events:
+                            if self._confirmed(event.payload, torrent_id, download_dir):
+                                return
+                    except SubscriberLagged:
+                        events.close()
+                        events = self._bus.subscribe()
+                record = self._catalog.get(torrent_id)
+                if record is None:
                     raise StageFailed("the torrent was removed while it was being moved")
+                if Path(record.save_path) == download_dir:
+                    return
+        finally:
+            events.close()
+
+    @staticmethod
+    def _confirmed(payload: object, torrent_id: str, download_dir: Path) -> bool:
+        if getattr(payload, "torrent_id", None) != torrent_id:
+            return False
+        if isinstance(payload, TorrentUpdated):
+            return Path(payload.download_dir) == download_dir
+        if isinstance(payload, TorrentFailed) and payload.source == "storage":
+            raise StageFailed(
+                f"the engine could not move the torrent to {download_dir}: {payload.message}",
+                path=str(download_dir),
+            )
+        if isinstance(payload, TorrentRemoved):
+            raise StageFailed("the torrent was removed while it was being moved")
+        return False
 
 
 class EngineMoves:
@@ -129,6 +188,7 @@ class FsPipeline:
         snapshots: Watched[ConfigSnapshot],
         publisher: Publisher,
         catalog: TorrentCatalog,
+        events: PipelineIntake,
         move: EngineMoves,
         *,
         health: HealthRegistry,
@@ -139,7 +199,8 @@ class FsPipeline:
         self._snapshots = snapshots
         self._publisher = publisher
         self._catalog = catalog
-        self._mover = _Mover(publisher.bus, move)
+        self._events = events
+        self._mover = _Mover(publisher.bus, catalog, move)
         self._health = health
         self._metrics = metrics
         self._probe_interval = probe_interval
@@ -147,7 +208,7 @@ class FsPipeline:
         self._loaded = False
         self._queue: OrderedDict[str, _Request] = OrderedDict()
         self._queued = trio.Event()
-        self._running: dict[str, trio.CancelScope] = {}
+        self._running: dict[str, tuple[trio.CancelScope, trio.Event]] = {}
         self._limiter = trio.CapacityLimiter(1)
         self._probe_now = trio.Event()
         self._toolbox: Toolbox | None = None
@@ -190,21 +251,20 @@ class FsPipeline:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Resume persisted jobs, then take new ones until cancelled."""
-        with self._publisher.bus.subscribe(queue_size=_QUEUE) as events:
-            if not self._loaded:
-                self._jobs = await self._store.load()
-                self._loaded = True
-            self._probe()
-            for status in sorted(self._jobs.values(), key=lambda s: s.queued_at):
-                if status.state in ("queued", "running"):
-                    self._enqueue(_Request(status.torrent_id, status.request_id, fresh=False))
-            await self._adopt_missed()
-            task_status.started()
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._follow, events)
-                nursery.start_soon(self._take_requests)
-                nursery.start_soon(self._probe_loop)
-                await self._dispatch(nursery)
+        if not self._loaded:
+            self._jobs = await self._store.load()
+            self._loaded = True
+        self._probe()
+        for status in sorted(self._jobs.values(), key=lambda s: s.queued_at):
+            if status.state in ("queued", "running"):
+                self._enqueue(_Request(status.torrent_id, status.request_id, fresh=False))
+        await self._adopt_missed()
+        task_status.started()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._follow)
+            nursery.start_soon(self._take_requests)
+            nursery.start_soon(self._probe_loop)
+            await self._dispatch(nursery)
 
     async def _adopt_missed(self) -> None:
         # A torrent that completed while the daemon was going down (its `completed` event
@@ -213,26 +273,17 @@ class FsPipeline:
             if record.completed_at is not None and record.torrent_id not in self._jobs:
                 await self._accept(_Request(record.torrent_id, None, fresh=False))
 
-    async def _follow(self, events: Subscription) -> None:
+    async def _follow(self) -> None:
         while True:
-            try:
-                async for event in events:
-                    payload = event.payload
-                    if isinstance(payload, Completed):
-                        request = _Request(payload.torrent_id, event.request_id, fresh=False)
-                        with bound_request_id(event.request_id):
-                            await self._accept(request)
-                    elif isinstance(payload, TorrentRemoved):
-                        await self._forget(payload.torrent_id)
-            except SubscriberLagged:
-                # A burst (thousands of torrents restored at once) outran this queue: what
-                # was missed is found again in the catalog, which never misses an event.
-                _log.warning("fell behind the event bus; catching up from the catalog")
-                events.close()
-                events = self._publisher.bus.subscribe(queue_size=_QUEUE)
-                await self._adopt_missed()
-            else:
-                return  # the bus closed: the daemon is stopping
+            event = await self._events.next()
+            payload = event.payload
+            if isinstance(payload, Completed):
+                request = _Request(payload.torrent_id, event.request_id, fresh=False)
+                with bound_request_id(event.request_id):
+                    await self._accept(request)
+            elif isinstance(payload, TorrentRemoved):
+                await self._forget(payload.torrent_id, deleted_data=payload.deleted_data)
+            self._events.done()  # only now: a crash above sees the event again
 
     async def _take_requests(self) -> None:
         async for request, done in self._intake:
@@ -249,8 +300,13 @@ class FsPipeline:
             await self._save(status)
             return
         old = self._jobs.get(request.torrent_id)
-        if old is not None and not request.fresh and old.state in ("completed", "skipped"):
-            return  # a `completed` announced again (e.g. after a recheck) reruns nothing
+        if old is not None and not request.fresh and old.state != "failed":
+            # A `completed` announced again (after a recheck), or seen again after a restart:
+            # a finished job reruns nothing, a queued or running one is already on its way.
+            if old.state in ("completed", "skipped") or request.torrent_id in self._queue:
+                return
+            if request.torrent_id in self._running:
+                return
         status = JobStatus(
             torrent_id=request.torrent_id,
             state="queued",
@@ -267,14 +323,23 @@ class FsPipeline:
         self._metrics.fsops_queue_depth.set(len(self._queue))
         self._queued.set()
 
-    async def _forget(self, torrent_id: str) -> None:
+    async def _forget(self, torrent_id: str, *, deleted_data: bool = False) -> None:
         self._queue.pop(torrent_id, None)
         self._metrics.fsops_queue_depth.set(len(self._queue))
-        scope = self._running.get(torrent_id)
-        if scope is not None:
+        running = self._running.get(torrent_id)
+        if running is not None:
+            scope, finished = running
             scope.cancel()
-        if self._jobs.pop(torrent_id, None) is not None:
-            await self._store.delete(torrent_id)
+            await finished.wait()  # its thread stops at the next file or member
+        status = self._jobs.pop(torrent_id, None)
+        if status is None:
+            return
+        await self._store.delete(torrent_id)
+        if deleted_data and status.meta_path and status.state != "completed":
+            # The torrent's data is gone: so go the job's own files beside it (a finished
+            # job's record is in the library, and stays there).
+            conf = self._policy().confinement()
+            await trio.to_thread.run_sync(_remove_leftovers, Path(status.meta_path), conf)
 
     async def _dispatch(self, nursery: trio.Nursery) -> None:
         while True:
@@ -289,17 +354,29 @@ class FsPipeline:
                 continue
             _, request = self._queue.popitem(last=False)
             self._metrics.fsops_queue_depth.set(len(self._queue))
-            nursery.start_soon(self._run_released, request, slot)
+            # Marked running before its task starts: no request gets in between.
+            running = self._running[request.torrent_id] = (trio.CancelScope(), trio.Event())
+            nursery.start_soon(self._run_released, request, slot, running)
 
-    async def _run_released(self, request: _Request, slot: object) -> None:
+    async def _run_released(
+        self, request: _Request, slot: object, running: tuple[trio.CancelScope, trio.Event]
+    ) -> None:
+        scope, finished = running
         try:
-            with trio.CancelScope() as scope:
-                self._running[request.torrent_id] = scope
-                with bound_request_id(request.request_id):
-                    await self._run_job(request)
+            with scope, bound_request_id(request.request_id):
+                await self._run_job(request)
+        except Exception as exc:  # noqa: BLE001 -- one job's bug must not stop the others
+            _log.opt(exception=exc).error("{}: pipeline job crashed", request.torrent_id)
+            status = self._jobs.get(request.torrent_id)
+            if status is not None:
+                reason = f"internal error: {type(exc).__name__}: {exc}"
+                with contextlib.suppress(Exception):
+                    await self._failed(status, status.stage or "validate", reason, None, None)
         finally:
-            self._running.pop(request.torrent_id, None)
+            if self._running.get(request.torrent_id) is running:
+                del self._running[request.torrent_id]
             self._limiter.release_on_behalf_of(slot)
+            finished.set()
 
     # -- one job -------------------------------------------------------------------------------
 
@@ -311,6 +388,10 @@ class FsPipeline:
             # Not (yet) in the catalog: `torrent_removed` is what forgets a job, never this.
             return
         policy = self._policy()
+        if not policy.enabled and not request.fresh:
+            off = "the pipeline is off (fs_policy.enabled is false)"
+            await self._save(status.with_(state="skipped", error=off))
+            return
         toolbox = self._probe()
         view = TorrentView(
             torrent_id=torrent_id,
@@ -321,6 +402,8 @@ class FsPipeline:
         )
         layout = Layout.of(view)
         meta_path = Path(status.meta_path) if status.meta_path else layout.meta_path
+        if not await trio.to_thread.run_sync(meta_path.exists):
+            meta_path = layout.meta_path  # e.g. a crash between moving the record and saying so
         meta = (
             JobMeta(torrent_id=torrent_id)
             if request.fresh
@@ -372,6 +455,7 @@ class FsPipeline:
             meta=meta,
             warn=warn,
             checkpoint=checkpoint,
+            taken=lambda dest: self._taken(dest, torrent_id),
         )
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._report_progress, job)
@@ -392,6 +476,10 @@ class FsPipeline:
             started = trio.current_time()
             try:
                 result = await STAGES[name](job)
+                if meta.dest is not None and status.library_path != meta.dest:
+                    # Claimed now, with no checkpoint since validate chose it.
+                    status = status.with_(library_path=meta.dest)
+                    self._jobs[torrent_id] = status
                 if isinstance(result, Skipped):
                     meta.finish(name, "skipped", reason=result.reason)
                 else:
@@ -411,9 +499,15 @@ class FsPipeline:
                     self._metrics.fsops_bytes_total.labels(step=name).inc(job.bytes_done)
             outcome = "skipped" if isinstance(result, Skipped) else "ok"
             self._metrics.fsops_steps_total.labels(step=name, status=outcome).inc()
-            status = status.with_(stages=dict(meta.stages))
-        if meta.mode == "move":
-            meta_path = await trio.to_thread.run_sync(_settle_meta, meta_path, job)
+            # The folder is claimed from validate on: another job never shares it.
+            status = status.with_(stages=dict(meta.stages), library_path=meta.dest)
+        old_meta = meta_path
+        meta_path = await trio.to_thread.run_sync(_settle_meta, meta_path, job)
+        if meta_path != old_meta:
+            # Said before the old record goes: a crash in between resumes from the new one.
+            await self._save(status.with_(meta_path=str(meta_path)))
+            conf = job.confinement
+            await trio.to_thread.run_sync(_remove_leftovers, old_meta, conf)
         status = status.with_(
             state="completed",
             stage=None,
@@ -473,6 +567,16 @@ class FsPipeline:
                     )
                 )
 
+    def _taken(self, dest: Path, torrent_id: str) -> bool:
+        """Whether library folder ``dest`` belongs to another torrent's job.
+
+        Claims come from ``fs_jobs`` (set from ``validate`` on), so they hold across restarts
+        and while jobs run side by side; a removed torrent's folder is free again (a new
+        download of the same release finds its files in place instead of making a copy).
+        """
+        text = str(dest)
+        return any(s.library_path == text and t != torrent_id for t, s in self._jobs.items())
+
     # -- tools and health ----------------------------------------------------------------------
 
     async def _probe_loop(self) -> None:
@@ -514,15 +618,33 @@ class FsPipeline:
 
 
 def _settle_meta(meta_path: Path, job: Job) -> Path:
-    """After a move, the record joins the payload in the library; the old folder goes if empty."""
-    target = job.dest / META_NAME if job.layout.multi else job.dest / f".{job.view.name}{META_NAME}"
-    if meta_path == target:
-        return meta_path
-    write_meta(target, job.meta)
-    meta_path.unlink(missing_ok=True)
-    try:
-        if job.layout.multi:
-            meta_path.parent.rmdir()
-    except OSError:
-        pass  # something else is still there: leave it
+    """A finished job's record joins its payload in the library folder.
+
+    Nothing of the pipeline's stays in the download then: removing the torrent with its data
+    leaves no folder behind, and a moved torrent's old folder goes.
+    """
+    target = job.dest / META_NAME
+    if meta_path != target:
+        write_meta(target, job.meta)
     return target
+
+
+def _remove_leftovers(meta_path: Path, confinement: Confinement) -> None:
+    """Delete a job's record and staging area beside a payload, and its folder if now empty."""
+    if not confinement.contains(meta_path.parent):
+        return  # never delete outside the allowed roots, whatever fs_jobs says
+    name = meta_path.name
+    if name == META_NAME:  # a multi-file torrent's folder
+        staging, folder = meta_path.parent / ".revaer.staging", meta_path.parent
+    else:  # `.<file>.revaer.meta` beside a single file
+        staging, folder = (
+            meta_path.with_name(name.removesuffix(META_NAME) + ".revaer.staging"),
+            None,
+        )
+    shutil.rmtree(staging, ignore_errors=True)
+    meta_path.unlink(missing_ok=True)
+    if folder is not None:
+        # Folders the torrent's files left empty (libtorrent removes only what it made).
+        for dirpath, _dirs, _files in sorted(os.walk(folder), key=lambda w: -len(w[0])):
+            with contextlib.suppress(OSError):
+                Path(dirpath).rmdir()

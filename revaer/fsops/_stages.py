@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fnmatch
+import hashlib
 import os
 import shutil
 import stat
@@ -28,16 +29,19 @@ import trio
 from revaer.fsops._archives import ArchiveSet, extract, find_archives
 from revaer.fsops._checksum import MANIFEST_NAME, sha256_file, write_manifest
 from revaer.fsops._confine import Confinement
-from revaer.fsops._errors import FsopsFailed
+from revaer.fsops._errors import FsopsFailed, FsopsRefused
 from revaer.fsops._layout import Layout, TorrentView, flatten
 from revaer.fsops._meta import META_NAME, JobMeta
 from revaer.fsops._policy import FsPolicy
 from revaer.fsops._tools import TOOLS, Toolbox
-from revaer.fsops._transfer import place
+from revaer.fsops._transfer import place, same_content
 
 __all__ = ["STAGES", "STAGE_NAMES", "EnginePort", "Job", "Skipped"]
 
 T = TypeVar("T")
+
+RESERVED_NAMES = frozenset({META_NAME, ".revaer.staging", MANIFEST_NAME})
+"""Names the pipeline writes beside a payload or in the library: no payload file may have one."""
 
 STAGE_NAMES = (
     "validate",
@@ -77,6 +81,8 @@ class Job:
     meta: JobMeta
     warn: Callable[[str], None] = lambda _message: None
     checkpoint: Callable[[], Awaitable[None]] = field(default=lambda: _nothing())  # noqa: PLW0108
+    taken: Callable[[Path], bool] = lambda _dest: False
+    """Whether a library folder belongs to another torrent's job (the runner's)."""
     """Persists the record in the middle of a long stage (the runner's)."""
     stage: str = ""
     bytes_done: int = 0
@@ -86,6 +92,11 @@ class Job:
 
     def __post_init__(self) -> None:
         self.confinement = self.policy.confinement()
+
+    @property
+    def staging(self) -> Path:
+        """The job's staging area, where ``validate`` found it (a move does not move it)."""
+        return Path(self.meta.staging) if self.meta.staging else self.layout.staging
 
     @property
     def dest(self) -> Path:
@@ -121,14 +132,22 @@ async def validate(job: Job) -> dict[str, Any] | Skipped:
     policy = job.policy
     if policy.library_root is None:
         raise FsopsFailed("fs_policy.library_root is not set: set it to the library directory")
+    if not job.layout.files:
+        raise FsopsFailed("the torrent has no wanted files: nothing to put into the library")
     conf = job.confinement
     conf.check(job.view.save_path, what="download directory")
-    conf.check(job.layout.root, what="payload directory")
+    root = conf.check(job.layout.root, what="payload directory")
 
     def check_files() -> int:
         total = 0
         for rel in job.layout.files:
             path = job.layout.root / rel
+            if any(part in RESERVED_NAMES for part in rel.parts):
+                raise FsopsRefused(
+                    f"payload file {path} has a name the pipeline keeps for itself "
+                    f"({', '.join(sorted(RESERVED_NAMES))})",
+                    path=str(path),
+                )
             conf.check(path, what="payload file")
             try:
                 info = path.lstat()
@@ -143,10 +162,29 @@ async def validate(job: Job) -> dict[str, Any] | Skipped:
 
     total = await job.blocking(check_files)
     route = policy.route(job.view.tags)
-    dest = job.layout.destination(policy.library_root, route)
-    conf.check(dest, what="library destination")
+    wanted = job.layout.destination(policy.library_root, route)
+    dest = wanted
+    for n in range(1, 1000):
+        real = conf.check(dest, what="library destination")
+        if real == root or real.is_relative_to(root) or root.is_relative_to(real):
+            raise FsopsRefused(
+                f"library destination {dest} overlaps the payload {job.layout.root}: "
+                "library_root (or a tag's subdir) must not be the download directory",
+                path=str(dest),
+            )
+        if not job.taken(dest):
+            break
+        if route.mode == "move":
+            raise FsopsFailed(
+                f"library folder {wanted} belongs to another torrent, and move mode cannot "
+                "rename this torrent's folder; use hardlink or copy, or move that one away",
+                path=str(wanted),
+            )
+        # Another torrent's folder: this one gets its own, so records never mix.
+        dest = wanted.with_name(f"{wanted.name} ({n})")
     job.meta.dest = str(dest)
     job.meta.mode = route.mode
+    job.meta.staging = str(job.layout.staging)
     return {"dest": str(dest), "mode": route.mode, "bytes": total}
 
 
@@ -200,22 +238,25 @@ async def extract_archives(job: Job) -> dict[str, Any] | Skipped:
         return Skipped("no archives")
     done = {entry["archive"] for entry in job.meta.extracted}
     job.bytes_done, job.bytes_total = 0, sum(v.stat().st_size for a in archives for v in a.volumes)
-    for index, archive in enumerate(archives):
+    for archive in archives:
         name = str(_rel(archive.first, root))
         if name in done:
             continue
         base = _rel(archive.first.parent, root)
-        staging = job.layout.staging / str(index)
+        # Named after the archive, not its position: a changed file list moves nothing.
+        staging = job.staging / _key(name)
         files = await _extract_one(job, archive, staging)
         entries = [_entry(name, archive, root, staging, base, files)]
         # Archives inside the archive, one level: extracted beside where they were.
-        for inner_index, inner in enumerate(find_archives(staging / f for f in files)):
-            inner_staging = job.layout.staging / f"{index}.{inner_index}"
+        for inner in find_archives(staging / f for f in files):
+            inner_rel = _rel(inner.first, staging)
+            inner_staging = job.staging / f"{_key(name)}.{_key(str(inner_rel))}"
             inner_files = await _extract_one(job, inner, inner_staging)
             inner_base = base / _rel(inner.first.parent, staging)
-            inner_name = f"{name}!{_rel(inner.first, staging)}"
+            inner_name = f"{name}/{inner_rel}"
             entries.append(
                 _entry(inner_name, inner, staging, inner_staging, inner_base, inner_files)
+                | {"nested": True}
             )
             consumed = {_rel(v, staging) for v in inner.volumes}
             entries[0]["files"] = [
@@ -224,6 +265,10 @@ async def extract_archives(job: Job) -> dict[str, Any] | Skipped:
         job.meta.extracted.extend(entries)
         await job.checkpoint()  # an archive done is never extracted again
     return {"archives": len(job.meta.extracted)}
+
+
+def _key(name: str) -> str:
+    return hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
 def _entry(
@@ -272,7 +317,7 @@ async def flatten_plan(job: Job) -> dict[str, Any] | Skipped:
     consumed: set[PurePosixPath] = set()
     extracted: list[tuple[PurePosixPath, str]] = []
     for entry in job.meta.extracted:
-        if "!" not in entry["archive"]:
+        if not entry.get("nested"):
             consumed.update(PurePosixPath(v) for v in entry["volumes"])
         base = PurePosixPath(entry["base"])
         staging = Path(entry["staging"])
@@ -287,13 +332,23 @@ async def flatten_plan(job: Job) -> dict[str, Any] | Skipped:
     if job.policy.flatten and not moving:
         lifted, levels = flatten([rel for rel, _ in plan])
         plan = list(zip(lifted, (src for _, src in plan), strict=True))
-    seen: set[PurePosixPath] = set()
-    for rel, _ in plan:
-        if rel in seen:
-            raise FsopsFailed(f"two files would become {rel} in the library", path=str(rel))
-        seen.add(rel)
-    job.meta.plan = [[str(rel), src] for rel, src in plan]
+    job.meta.plan = [[str(rel), src] for rel, src in _distinct(plan)]
     return {"files": len(plan), "lifted_levels": levels}
+
+
+def _distinct(plan: list[tuple[PurePosixPath, str]]) -> list[tuple[PurePosixPath, str]]:
+    """Two sources for one library path (``CD1/cover.jpg``, ``CD2/cover.jpg`` lifted): the
+    later ones get ``name (n).ext``, as the conflict policy's ``rename`` would name them."""
+    used: set[PurePosixPath] = set()
+    out: list[tuple[PurePosixPath, str]] = []
+    for rel, src in plan:
+        target, n = rel, 1
+        while target in used:
+            target = rel.with_name(f"{PurePosixPath(rel.name).stem} ({n}){rel.suffix}")
+            n += 1
+        used.add(target)
+        out.append((target, src))
+    return out
 
 
 # -- transfer -------------------------------------------------------------------------------
@@ -305,7 +360,7 @@ async def transfer(job: Job) -> dict[str, Any] | Skipped:
     mode = job.meta.mode or job.policy.move_mode
     if mode == "move":
         await _move_torrent(job)
-    staging = job.layout.staging
+    staging = job.staging
     job.bytes_done = 0
     job.bytes_total = sum(_size(Path(src)) for _, src in job.meta.plan)
     fell_back = False
@@ -319,10 +374,8 @@ async def transfer(job: Job) -> dict[str, Any] | Skipped:
             source, target = Path(src), dest / rel
             job.confinement.check(target.parent, what="library destination")
             ours = source.is_relative_to(staging)
-            if ours and not source.exists() and target.exists():
-                placed.append(rel)  # moved out of staging by the run that crashed
-                continue
-            # Extracted files are the job's own: they are moved, never left behind twice.
+            # Extracted files are the job's own: they are moved, never left behind twice
+            # (a rerun after a crash finds a file moved already by its content).
             how = "move" if ours or mode == "move" else mode
             result = place(
                 source,
@@ -331,7 +384,7 @@ async def transfer(job: Job) -> dict[str, Any] | Skipped:
                 conflict=job.policy.conflict,
                 check=job.check,
                 progress=job.add_bytes,
-                file_mode=_file_mode(job.policy, source) if how == "copy" else None,
+                file_mode=_file_mode(job.policy, source) if how == "copy" or ours else None,
             )
             fell_back = fell_back or result.fell_back
             if result.how == "skipped":
@@ -355,10 +408,29 @@ async def transfer(job: Job) -> dict[str, Any] | Skipped:
 async def _move_torrent(job: Job) -> None:
     """Move the torrent itself through the engine, so it seeds from the library."""
     target = job.dest.parent if job.layout.multi else job.dest
-    if job.view.save_path.resolve() == target.resolve():
-        return
-    await job.blocking(lambda: target.mkdir(parents=True, exist_ok=True))
-    await job.engine.move(job.view.torrent_id, target)
+
+    def prepare() -> bool:
+        if job.view.save_path.resolve() == target.resolve():
+            return False  # moved by the run that crashed
+        # libtorrent replaces what is in the way: the conflict policy is applied here first.
+        for rel in job.layout.files:
+            there = job.dest / rel
+            if (
+                there.exists()
+                and job.policy.conflict != "overwrite"
+                and not same_content(job.layout.root / rel, there, check=job.check)
+            ):
+                raise FsopsFailed(
+                    f"the library already has {there} with other content, and moving the "
+                    "torrent would replace it: move it away, or set fs_policy.conflict to "
+                    "overwrite",
+                    path=str(there),
+                )
+        target.mkdir(parents=True, exist_ok=True)
+        return True
+
+    if await job.blocking(prepare):
+        await job.engine.move(job.view.torrent_id, target)
 
 
 def _size(path: Path) -> int:
@@ -372,7 +444,10 @@ def _file_mode(policy: FsPolicy, source: Path) -> int | None:
     if policy.chmod_file is not None:
         return policy.chmod_file
     if policy.umask is not None:
-        return (source.stat().st_mode & 0o777) & ~policy.umask
+        try:
+            return (source.stat().st_mode & 0o777) & ~policy.umask
+        except OSError:
+            return None  # moved already by a run that crashed: place() recognises it
     return None
 
 
@@ -459,7 +534,8 @@ async def cleanup(job: Job) -> dict[str, Any] | Skipped:
             dropped.append(rel)
         for dirpath, _dirs, _files in sorted(os.walk(dest), key=lambda w: -len(w[0])):
             with_suppress_rmdir(Path(dirpath), keep=dest)
-        shutil.rmtree(job.layout.staging, ignore_errors=True)
+        job.confinement.check(job.staging, what="staging directory")
+        shutil.rmtree(job.staging, ignore_errors=True)
         return dropped, kept_seeding
 
     dropped, kept = await job.blocking(run)
@@ -487,6 +563,8 @@ async def checksum(job: Job) -> dict[str, Any] | Skipped:
         return Skipped("fs_policy.checksums is off")
     dest = job.dest
     files = sorted(job.meta.placed)
+    if not files:
+        return Skipped("no file was placed in the library")
     job.bytes_done = 0
     job.bytes_total = sum(_size(dest / f) for f in files)
 

@@ -29,7 +29,7 @@ from revaer.events import (
     TorrentAdded,
     TorrentCatalog,
 )
-from revaer.fsops import EngineMoves, FsPipeline
+from revaer.fsops import EngineMoves, FsPipeline, PipelineIntake
 from revaer.runtime import HealthRegistry, Watched
 from revaer.telemetry import Metrics
 
@@ -120,11 +120,12 @@ async def running_pipeline(
     snapshots = Watched(await config.load())
     bus = EventBus()
     catalog = TorrentCatalog()
-    publisher = Publisher(bus, [catalog], state_of=catalog.state_of)
+    intake = PipelineIntake()
+    publisher = Publisher(bus, [catalog, intake], state_of=catalog.state_of)
     health = HealthRegistry()
     metrics = Metrics()
     pipeline = FsPipeline(
-        db, snapshots, publisher, catalog, EngineMoves(_no_engine),
+        db, snapshots, publisher, catalog, intake, EngineMoves(_no_engine),
         health=health, metrics=metrics, probe_interval=probe_interval,
     )  # fmt: skip
     async with trio.open_nursery() as nursery:

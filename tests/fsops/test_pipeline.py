@@ -146,8 +146,9 @@ async def test_a_download_dir_symlinked_outside_the_allow_list_is_refused(
             done = await h.outcome(events, again)
         assert isinstance(done, FsopsCompleted), done
     assert (root / "library" / "Release" / "a.txt").read_text() == "a"
-    # The job's record sits beside the payload it describes; nothing else was written there.
-    assert _tree(elsewhere) == {"Release", "Release/a.txt", "Release/.revaer.meta"}
+    # Nothing of the job's stays beside the payload: its record went to the library.
+    assert _tree(elsewhere) == {"Release", "Release/a.txt"}
+    assert (root / "library" / "Release" / ".revaer.meta").is_file()
 
 
 async def test_a_missing_7z_degrades_health_by_name_and_recovers_without_restart(
@@ -209,21 +210,28 @@ async def test_policy_applies_live_to_the_next_job(db: Database, tmp_path: Path)
         lib = h.library
         assert not os.path.samefile(lib / "a" / "a.mkv", h.downloads / "a.mkv")  # a copy
         assert os.path.samefile(lib / "tv" / "hd" / "a" / "a.mkv", h.downloads / "a.mkv")
-        # A different file under the same name: renamed (the default), never overwritten.
+        # Another torrent of the same name gets its own folder: records never mix.
         (h.downloads / "a.mkv").unlink()
         (h.downloads / "a.mkv").write_bytes(b"b")
         with h.subscribe() as events:
             third = h.complete("a.mkv", {"a.mkv": 1})
             await h.outcome(events, third)
         assert (lib / "a" / "a.mkv").read_bytes() == b"a"
-        assert (lib / "a" / "a (1).mkv").read_bytes() == b"b"
-        metrics = h.metrics.registry
-        assert (
-            metrics.get_sample_value(
-                "revaer_fsops_steps_total", {"step": "transfer", "status": "ok"}
-            )
-            == 3
+        assert (lib / "a (1)" / "a.mkv").read_bytes() == b"b"
+        # A file already in the library with other content: renamed (the default), never
+        # overwritten.
+        (lib / "c").mkdir()
+        (lib / "c" / "c.mkv").write_bytes(b"theirs")
+        (h.downloads / "c.mkv").write_bytes(b"ours")
+        with h.subscribe() as events:
+            fourth = h.complete("c.mkv", {"c.mkv": 4})
+            await h.outcome(events, fourth)
+        assert (lib / "c" / "c.mkv").read_bytes() == b"theirs"
+        assert (lib / "c" / "c (1).mkv").read_bytes() == b"ours"
+        transfers = h.metrics.registry.get_sample_value(
+            "revaer_fsops_steps_total", {"step": "transfer", "status": "ok"}
         )
+        assert transfers == 4
 
 
 async def test_jobs_survive_a_restart_of_the_actor(db: Database, tmp_path: Path) -> None:
@@ -239,3 +247,87 @@ async def test_jobs_survive_a_restart_of_the_actor(db: Database, tmp_path: Path)
     async with running_pipeline(db, root, enabled=True) as h:
         status = h.pipeline.status(skipped)
         assert status is not None and status.state == "skipped"
+
+
+def _undecodable_tar(payload: Path) -> None:
+    # A name with a byte that is not UTF-8: tarfile hands it over as a lone surrogate.
+    with tarfile.open(payload / "x.tar", "w", format=tarfile.GNU_FORMAT) as t:
+        info = tarfile.TarInfo("caf\udce9.nfo")
+        info.size = 1
+        t.addfile(info, io.BytesIO(b"n"))
+        keep = tarfile.TarInfo("keep.txt")
+        keep.size = 1
+        t.addfile(keep, io.BytesIO(b"k"))
+
+
+def _bang_zip(payload: Path) -> None:
+    with zipfile.ZipFile(payload / "Wow!.zip", "w") as z:
+        z.writestr("inner.txt", b"i")
+
+
+def _two_covers(payload: Path) -> None:
+    # Two archives side by side, each with its cover: both land in one folder.
+    for cd in ("CD1", "CD2"):
+        with zipfile.ZipFile(payload / f"{cd}.zip", "w") as z:
+            z.writestr("cover.jpg", cd)
+
+
+ODD: dict[str, tuple[Callable[[Path], object], str | None, set[str]]] = {
+    # case: (lay out files in the payload folder, stage that fails or None, library files)
+    "undecodable-member-name": (_undecodable_tar, None, {"keep.txt"}),
+    "bang-in-archive-name": (_bang_zip, None, {"inner.txt"}),
+    "two-files-one-name": (_two_covers, None, {"cover.jpg", "cover (1).jpg"}),
+    "symlink-loop": (lambda p: (p / "loop").symlink_to(p / "loop"), "validate", set()),
+    "reserved-name": (lambda p: (p / ".revaer.meta").write_text("{}"), "validate", set()),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ODD))
+async def test_odd_payloads_end_in_a_clear_outcome_and_the_actor_goes_on(
+    case: str, db: Database, tmp_path: Path
+) -> None:
+    make, failing_stage, library = ODD[case]
+    async with running_pipeline(db, tmp_path / "r", cleanup_drop=["*.nfo"]) as h:
+        payload = h.downloads / "Rel"
+        payload.mkdir()
+        make(payload)
+        files = {
+            f"Rel/{p.relative_to(payload).as_posix()}": 1
+            for p in sorted(payload.rglob("*"))
+            if p.is_symlink() or p.is_file()
+        }
+        with h.subscribe() as events:
+            torrent_id = h.complete("Rel", files)
+            outcome = await h.outcome(events, torrent_id)
+            if failing_stage is None:
+                assert isinstance(outcome, FsopsCompleted), outcome
+                got = {p.name for p in (h.library / "Rel").iterdir()}
+                assert got - {".revaer.meta", ".revaer.sha256"} == library
+            else:
+                assert isinstance(outcome, FsopsFailed), outcome
+                assert outcome.stage == failing_stage and outcome.path, outcome
+            # The actor still takes jobs.
+            (h.downloads / "next.txt").write_text("n")
+            after = h.complete("next.txt", {"next.txt": 1})
+            assert isinstance(await h.outcome(events, after), FsopsCompleted)
+
+
+async def test_no_wanted_files_and_a_library_inside_the_downloads_are_refused(
+    db: Database, tmp_path: Path
+) -> None:
+    root = tmp_path / "r"
+    async with running_pipeline(db, root) as h:
+        with h.subscribe() as events:
+            empty = h.complete("Nothing", {})
+            outcome = await h.outcome(events, empty)
+        assert isinstance(outcome, FsopsFailed) and "no wanted files" in outcome.reason
+        # A library that is the download directory would have cleanup delete the torrent's
+        # own files: refused before anything is written.
+        await h.set_policy(library_root=str(h.downloads))
+        (h.downloads / "Rel").mkdir()
+        (h.downloads / "Rel" / "a.nfo").write_text("a")
+        with h.subscribe() as events:
+            overlap = h.complete("Rel", {"Rel/a.nfo": 1})
+            outcome = await h.outcome(events, overlap)
+        assert isinstance(outcome, FsopsFailed) and "overlaps the payload" in outcome.reason
+        assert sorted(p.name for p in (h.downloads / "Rel").iterdir()) == ["a.nfo"]

@@ -18,6 +18,7 @@ import pytest
 
 from revaer.fsops import STAGE_NAMES
 from revaer.fsops._checksum import MANIFEST_NAME, verify_manifest
+from revaer.fsops._meta import META_NAME
 from tests.fsops.media import RELEASE, build_release, have_archive_tools
 from tests.harness import Seeder, make_torrent
 from tests.integration.api_harness import setup_body
@@ -59,9 +60,14 @@ def _wait_job(client: httpx.Client, torrent_id: str, proc: Proc, timeout: float 
     raise AssertionError(f"no pipeline outcome in {timeout} s:\n{proc.output()[-3000:]}")
 
 
-@pytest.mark.parametrize("stage", [s for s in STAGE_NAMES if s != "par2"] + ["par2"])
+CASES = [(s, "hardlink") for s in STAGE_NAMES] + [
+    (s, "move") for s in ("transfer", "cleanup", "checksum")
+]
+
+
+@pytest.mark.parametrize(("stage", "mode"), CASES)
 def test_a_kill_in_any_stage_resumes_without_loss_or_duplicates(
-    stage: str, db_url: str, tmp_path: Path
+    stage: str, mode: str, db_url: str, tmp_path: Path
 ) -> None:
     if stage == "par2" and shutil.which("par2") is None:
         pytest.skip("par2 not installed (apt-get install par2)")
@@ -84,6 +90,7 @@ def test_a_kill_in_any_stage_resumes_without_loss_or_duplicates(
                 body = setup_body(tmp_path)
                 body["fs_policy"] |= POLICY | {"par2": "verify"}
                 body["fs_policy"]["cleanup_drop"] = [*POLICY["cleanup_drop"], "*.par2"]
+                body["fs_policy"]["move_mode"] = mode
                 done = client.post(
                     "/admin/setup/complete", json=body, headers={"x-revaer-setup-token": token}
                 )
@@ -117,5 +124,13 @@ def test_a_kill_in_any_stage_resumes_without_loss_or_duplicates(
     folder = tmp_path / "library" / RELEASE
     got = library_tree(folder)
     got.pop(MANIFEST_NAME)
+    got.pop(META_NAME)
+    if mode == "move":
+        # The torrent seeds from the library: its own files as they were, extracted ones
+        # beside their archives; nothing left in the download directory.
+        expected = library_tree(payload) | {
+            f"{RELEASE}.1080p/{rel}": data for rel, data in expected.items()
+        }
+        assert not (tmp_path / "downloads" / RELEASE).exists()
     assert got == expected, sorted(got)
     assert verify_manifest(folder) == []

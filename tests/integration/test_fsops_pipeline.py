@@ -4,6 +4,7 @@ library, in hardlink and move modes, over the daemon's HTTP API and event stream
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import stat
@@ -16,6 +17,7 @@ import pytest
 import trio
 
 from revaer.fsops._checksum import MANIFEST_NAME, verify_manifest
+from revaer.fsops._meta import META_NAME
 from tests.fsops.media import RELEASE, build_release, have_archive_tools
 from tests.harness import make_torrent, open_seeder
 from tests.integration.api_harness import ActiveDaemon, SseStream, active_daemon, sse
@@ -88,6 +90,7 @@ async def test_hardlink_mode_extracts_flattens_and_keeps_seeding(
         # Extracted (nested zip too), wrapper lifted, fluff and archives gone, nothing else.
         got = library_tree(folder)
         manifest = got.pop(MANIFEST_NAME)
+        assert json.loads(got.pop(META_NAME))["torrent_id"] == torrent_id  # the job's record
         assert got == expected, sorted(got)
         assert done["files"] == len(expected)
         assert verify_manifest(folder) == []
@@ -97,7 +100,7 @@ async def test_hardlink_mode_extracts_flattens_and_keeps_seeding(
         # Modes applied; the loose file is a hardlink of the torrent's own file.
         for path in folder.rglob("*"):
             wanted = 0o750 if path.is_dir() else 0o640
-            if path.name != MANIFEST_NAME:
+            if path.name not in (MANIFEST_NAME, META_NAME):
                 assert stat.S_IMODE(path.stat().st_mode) == wanted, path
         assert stat.S_IMODE(folder.stat().st_mode) == 0o750
         download = tmp_path / "downloads" / RELEASE / f"{RELEASE}.1080p"
@@ -107,6 +110,7 @@ async def test_hardlink_mode_extracts_flattens_and_keeps_seeding(
         original = payload / f"{RELEASE}.1080p" / "e01.zip"
         assert (download / "e01.zip").read_bytes() == original.read_bytes()
         assert not (tmp_path / "downloads" / RELEASE / ".revaer.staging").exists()
+        assert not (tmp_path / "downloads" / RELEASE / META_NAME).exists()
         detail = await until(daemon, torrent_id, lambda b: b["fsops"]["state"] == "completed")
         assert detail["state"] == "seeding"
         stages = {s["name"]: s["status"] for s in detail["fsops"]["stages"]}
@@ -131,7 +135,7 @@ async def test_hardlink_mode_extracts_flattens_and_keeps_seeding(
             )
             assert again.status_code == 200, again.text
             await fsops_outcome(stream)
-        assert library_tree(folder).keys() == expected.keys() | {MANIFEST_NAME}
+        assert library_tree(folder).keys() == expected.keys() | {MANIFEST_NAME, META_NAME}
 
 
 async def test_move_mode_by_tag_moves_the_torrent_into_the_library(
