@@ -293,12 +293,6 @@ class FsPipeline:
                 done.set()
 
     async def _accept(self, request: _Request) -> None:
-        policy = self._policy()
-        if not policy.enabled and not request.fresh:
-            status = JobStatus(torrent_id=request.torrent_id, state="skipped")
-            status = status.with_(error="the pipeline is off (fs_policy.enabled is false)")
-            await self._save(status)
-            return
         old = self._jobs.get(request.torrent_id)
         if old is not None and not request.fresh and old.state != "failed":
             # A `completed` announced again (after a recheck), or seen again after a restart:
@@ -307,6 +301,11 @@ class FsPipeline:
                 return
             if request.torrent_id in self._running:
                 return
+        if not self._policy().enabled and not request.fresh:
+            status = JobStatus(torrent_id=request.torrent_id, state="skipped")
+            status = status.with_(error="the pipeline is off (fs_policy.enabled is false)")
+            await self._save(status)
+            return
         status = JobStatus(
             torrent_id=request.torrent_id,
             state="queued",
