@@ -156,7 +156,8 @@ def ls(invocation: Invocation, /, walk: bool, **options: Any) -> None:
 @click.argument("torrent_id", metavar="ID")
 @pass_invocation
 def status(invocation: Invocation, torrent_id: str) -> None:
-    """Show one torrent: state, progress, files, trackers (follow it: tail --torrent ID)."""
+    """Show one torrent: state, progress, files, trackers, its post-download job (follow it:
+    tail --torrent ID)."""
     with invocation.open_client() as api:
         detail = decode_object(
             api.request("GET", _path_of(torrent_id), headers=_headers(invocation))
@@ -188,7 +189,30 @@ def status(invocation: Invocation, torrent_id: str) -> None:
         )
     if detail.get("last_error"):
         lines.append(f"last error: {detail['last_error']}")
+    lines.extend(_fsops_lines(detail.get("fsops")))
     invocation.console.result(detail, lines)
+
+
+def _fsops_lines(job: object) -> list[str]:
+    """The post-download pipeline's job, if the torrent has one."""
+    if not isinstance(job, dict):
+        return []
+    head = f"fsops: {job.get('state')}"
+    if job.get("step") and job.get("state") in ("running", "failed"):
+        head += f" in {job['step']}"
+    if job.get("library_path"):
+        head += f"  → {job['library_path']}"
+    lines = [head]
+    stages = job.get("stages")
+    if isinstance(stages, list):
+        lines.append(
+            "  "
+            + "  ".join(f"{s.get('name')}:{s.get('status')}" for s in stages if isinstance(s, dict))
+        )
+    if job.get("error"):
+        where = job.get("error_member") or job.get("error_path")
+        lines.append(f"  error: {job['error']}" + (f" ({where})" if where else ""))
+    return lines
 
 
 def _priority(value: str) -> tuple[int, object]:

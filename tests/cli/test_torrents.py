@@ -98,6 +98,26 @@ def test_status_shows_files_and_trackers(api: FakeApi) -> None:
     )
 
 
+def test_status_shows_the_pipeline_job_and_action_fsops_reruns_it(api: FakeApi) -> None:
+    detail = SUMMARY | {
+        "fsops": {
+            "state": "failed", "step": "extract", "library_path": "/lib/Show",
+            "stages": [{"name": "validate", "status": "done"},
+                       {"name": "extract", "status": "failed"}],
+            "error": "e01.zip: archive member '../x' climbs out with '..'",
+            "error_member": "../x", "error_path": None,
+        }
+    }  # fmt: skip
+    api.on("GET", f"/v1/torrents/{TID}", json=detail)
+    text = run(api, "--api-key", API_KEY, "status", TID).stdout
+    assert "fsops: failed in extract  → /lib/Show" in text
+    assert "validate:done  extract:failed" in text and "(../x)" in text
+    api.on("POST", f"/v1/torrents/{TID}/action", json={"torrent_id": TID, "action": "fsops"})
+    result = run(api, "--api-key", API_KEY, "action", TID, "fsops")
+    assert result.exit_code == 0, result.output
+    assert body_of(api.api_requests()[-1]) == {"type": "fsops"}
+
+
 def test_select_sends_globs_and_priorities(api: FakeApi) -> None:
     api.on("POST", f"/v1/torrents/{TID}/select", json={"torrent_id": TID, "action": "select"})
     result = run(api, "--api-key", API_KEY, "select", TID, "--include", "*.mkv",

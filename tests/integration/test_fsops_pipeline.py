@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import trio
 
+from revaer.events import StateChanged
 from revaer.fsops._checksum import MANIFEST_NAME, verify_manifest
 from revaer.fsops._meta import META_NAME
 from tests.fsops.media import RELEASE, build_release, have_archive_tools
@@ -42,6 +43,24 @@ async def fsops_outcome(stream: SseStream, timeout: float = 60) -> dict[str, Any
             if event.event == "fsops_completed":
                 data: dict[str, Any] = event.json()["data"]
                 return data
+
+
+async def still_seeds(daemon: ActiveDaemon, torrent_id: str) -> None:
+    """libtorrent checks the torrent's data where it now is and finds every piece."""
+    states: list[str] = []
+    with daemon.live.daemon.bus.subscribe() as events, trio.fail_after(30):
+        action = {"type": "recheck"}
+        response = await daemon.api.post(f"/v1/torrents/{torrent_id}/action", json=action)
+        assert response.status_code == 200, response.text
+        async for event in events:
+            payload = event.payload
+            if isinstance(payload, StateChanged) and payload.torrent_id == torrent_id:
+                states.append(payload.state.value)
+                if "checking" in states and states[-1] != "checking":
+                    break
+    assert states[-1] == "seeding", states
+    done = await until(daemon, torrent_id, lambda b: b["state"] == "seeding")
+    assert done["progress"] == 1.0 and done["live"] is True
 
 
 def library_tree(folder: Path) -> dict[str, bytes]:
@@ -113,6 +132,7 @@ async def test_hardlink_mode_extracts_flattens_and_keeps_seeding(
         assert not (tmp_path / "downloads" / RELEASE / META_NAME).exists()
         detail = await until(daemon, torrent_id, lambda b: b["fsops"]["state"] == "completed")
         assert detail["state"] == "seeding"
+        await still_seeds(daemon, torrent_id)
         stages = {s["name"]: s["status"] for s in detail["fsops"]["stages"]}
         assert stages == {
             "validate": "done",
@@ -163,3 +183,4 @@ async def test_move_mode_by_tag_moves_the_torrent_into_the_library(
         assert (inner / f"{RELEASE}.nfo").is_file()  # seeded from: never deleted
         assert verify_manifest(folder) == []
         assert not (tmp_path / "downloads" / RELEASE).exists()
+        await still_seeds(daemon, torrent_id)
