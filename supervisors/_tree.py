@@ -45,7 +45,7 @@ from revaer.events import (
     publish_settings_changes,
 )
 from revaer.fsops import EngineMoves, FsPipeline, PipelineIntake
-from revaer.runtime import ChildSpec, HealthRegistry, Supervisor, Watched
+from revaer.runtime import ChildSpec, HealthRegistry, Supervisor, Watched, settle_heap
 from revaer.telemetry import Metrics
 from revaer.torrent import Engine, EngineTuning
 from supervisors._settings import DaemonSettings
@@ -279,6 +279,7 @@ def build_tree(
 
     def bound(urls: list[str]) -> None:
         daemon.urls = urls
+        settle_heap()  # start-up is over: keep full collections off the request path
         on_ready(daemon)
 
     endpoint = Endpoint(host=settings.bind, port=settings.port)

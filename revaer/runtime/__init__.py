@@ -9,6 +9,7 @@ Every long-running part of Revaer runs as a child of a :class:`Supervisor`, desc
 
 from revaer.runtime._backoff import Backoff
 from revaer.runtime._health import ComponentHealth, HealthRegistry, HealthSnapshot, HealthState
+from revaer.runtime._heap import settle_heap
 from revaer.runtime._request_context import bound_request_id, current_request_id
 from revaer.runtime._runner import describe
 from revaer.runtime._spec import ChildSpec, RestartBudgetExceeded, RestartPolicy
@@ -31,4 +32,5 @@ __all__ = [
     "bound_request_id",
     "current_request_id",
     "describe",
+    "settle_heap",
 ]

@@ -19,6 +19,7 @@ import trio
 from loguru import logger
 
 from revaer.errors import ValidationFailed
+from revaer.runtime import settle_heap
 from revaer.torrent._alerts import AlertHandler
 from revaer.torrent._core import PendingAdd, SessionCore
 from revaer.torrent._inbox import Inbound
@@ -118,6 +119,7 @@ async def restore(
     core.restored.set()
     if posted:
         _log.info("restored {} torrents", len(core.state.entries))
+        settle_heap()  # thousands of entries live as long as the session: exempt them
 
 
 async def final_save(core: SessionCore, handler: AlertHandler, *, after_crash: bool) -> bool:

@@ -289,10 +289,17 @@ async def test_failed_authentication_is_throttled_per_address_and_bounded(
             f"max {legit[-1] * 1000:.1f} ms"
         )
         # The daemon serves the flood at full speed on its one event loop (each refusal still
-        # costs an HTTP round): legitimate requests queue behind at most a few of them.
-        assert legit[len(legit) * 9 // 10] < 0.1, [round(x * 1000) for x in order]
-        assert legit[-1] < 0.5, [round(x * 1000) for x in order]
-        assert cpu / wall < 1.2  # bounded: argon2 does not keep both cores busy
+        # costs an HTTP round): legitimate requests queue behind at most a few of them, and
+        # no garbage collection of everything loaded at start stalls them (gc.freeze).
+        assert legit[-1] < 0.1, [round(x * 1000) for x in order]
+        # Bounded: argon2 ran a handful of times (not 2,000), and this process (daemon and
+        # test client together) used well under the two cores argon2 used to hold.
+        metrics = daemon.live.daemon.metrics.registry
+        argon2 = metrics.get_sample_value(
+            "revaer_api_key_verifications_total", {"result": "invalid", "cached": "false"}
+        )
+        assert argon2 is not None and argon2 <= 20, argon2
+        assert cpu / wall < 1.6
 
 
 def _process_cpu() -> float:
