@@ -8,9 +8,11 @@ own queue and is dropped with a final ``lagged`` frame; the bus never waits for 
 
 from __future__ import annotations
 
+import math
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import msgspec
 import trio
@@ -113,14 +115,31 @@ async def close_revoked_streams(
     snapshots: Watched[ConfigSnapshot],
     hub: StreamHub,
     *,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """At each new configuration, end the streams of keys that are no longer valid."""
+    """End the streams of keys that are no longer valid: at each new configuration, and when
+    a key expires or a rotation's grace ends by the clock alone."""
     task_status.started()
-    async for _ in snapshots.subscribe():
+    version = snapshots.version
+    while True:
+        wait = _until_next_lapse(snapshots.value, now())
+        with trio.move_on_after(math.inf if wait is None else wait):
+            version, _ = await snapshots.wait_newer(version)
         ended = hub.close_unauthorised()
         if ended:
             _log.info("closed {} event stream(s) whose API key is no longer valid", ended)
+
+
+def _until_next_lapse(snapshot: ConfigSnapshot, at: datetime) -> float | None:
+    """Seconds until the next key expiry or grace end after ``at`` (a little past it)."""
+    times = [
+        moment
+        for key in snapshot.api_keys
+        for moment in (key.expires_at, key.previous_valid_until)
+        if moment is not None and moment > at
+    ]
+    return (min(times) - at).total_seconds() + 0.05 if times else None
 
 
 def event_stream(

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,15 @@ async def test_key_lifecycle_rotation_grace_and_revocation(
         assert await status(client, radarr) == 200  # verified and cached
         await revoke_in_another_process(db_url, "radarr")
         assert await wait_status(client, radarr, 401, within=1.0) < 1.0
+
+        # Expired by the clock (no change anywhere): its open event stream ends then too.
+        soon = (datetime.now(UTC) + timedelta(seconds=1.5)).isoformat()
+        lapsing = await issue(daemon, key_id="lapsing", role="read", expires_at=soon)
+        async with sse(daemon, headers=key_header(lapsing)) as stream:
+            with pytest.raises(EOFError), trio.fail_after(4):
+                while True:
+                    await stream.next(timeout=4)
+        assert await status(client, lapsing) == 401
 
         # The last enabled admin key cannot be revoked, disabled or demoted.
         for attempt in (
