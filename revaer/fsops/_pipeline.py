@@ -25,7 +25,7 @@ import trio
 from loguru import logger
 
 from revaer.config import ConfigSnapshot
-from revaer.db import Database
+from revaer.db import Database, DatabaseUnavailable, QueryError
 from revaer.errors import Conflict, NotFound, RevaerError, ServiceUnavailable
 from revaer.events import (
     Completed,
@@ -59,6 +59,7 @@ _log = logger.bind(actor="fsops")
 _PROGRESS_INTERVAL = 0.5  # at most two progress events a second per job
 _MAX_WORKERS = 8
 _RECHECK = 30.0  # seconds between looks at the catalog while a move is confirmed
+_SAVE_TIMEOUT = 10.0  # one write of a job's state
 _ACCEPT_TIMEOUT = 10.0  # a request waits this long for the actor (it may be restarting)
 
 
@@ -333,7 +334,11 @@ class FsPipeline:
         status = self._jobs.pop(torrent_id, None)
         if status is None:
             return
-        await self._store.delete(torrent_id)
+        try:
+            await self._store.delete(torrent_id)
+        except (DatabaseUnavailable, QueryError) as exc:
+            # An orphan row is harmless (nothing shows it); losing the removal is not worse.
+            _log.warning("{}: job of a removed torrent not deleted: {}", torrent_id, exc)
         if deleted_data and status.meta_path and status.state != "completed":
             # The torrent's data is gone: so go the job's own files beside it (a finished
             # job's record is in the library, and stays there).
@@ -607,9 +612,28 @@ class FsPipeline:
         return FsPolicy.of(snapshot.fs_policy, snapshot.engine_profile)
 
     async def _save(self, status: JobStatus) -> None:
-        # Memory follows the database: what the API shows has been written.
-        with trio.CancelScope(shield=True):
-            await self._store.save(status)
+        # Memory follows the database: what the API shows has been written. While PostgreSQL
+        # is away the job waits and retries (it must not crash the actor: the restart budget
+        # would take the daemon down with a database outage); shutdown still interrupts it.
+        delay = 1.0
+        while True:
+            try:
+                with trio.CancelScope(shield=True), trio.fail_after(_SAVE_TIMEOUT):
+                    await self._store.save(status)
+                break
+            except (DatabaseUnavailable, trio.TooSlowError) as exc:
+                _log.warning(
+                    "{}: job state not saved ({}); retrying in {:.0f} s",
+                    status.torrent_id,
+                    getattr(exc, "detail", "no answer in time"),
+                    delay,
+                )
+                await trio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+            except QueryError as exc:
+                # Refused for good (not an outage): the job goes on from memory.
+                _log.error("{}: job state refused by PostgreSQL: {}", status.torrent_id, exc)
+                break
         self._jobs[status.torrent_id] = status
 
     def _emit(self, payload: Any) -> None:

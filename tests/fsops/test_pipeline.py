@@ -3,6 +3,7 @@ idempotent reruns. (A real download through the daemon: tests/integration/test_f
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -19,6 +20,7 @@ from revaer.events import FsopsCompleted, FsopsFailed
 from revaer.runtime import HealthState
 from tests.fsops import rarmaker
 from tests.fsops.pipeline_harness import running_pipeline
+from tests.integration.pg_proxy import PgProxy
 
 pytestmark = pytest.mark.integration
 
@@ -331,3 +333,26 @@ async def test_no_wanted_files_and_a_library_inside_the_downloads_are_refused(
             outcome = await h.outcome(events, overlap)
         assert isinstance(outcome, FsopsFailed) and "overlaps the payload" in outcome.reason
         assert sorted(p.name for p in (h.downloads / "Rel").iterdir()) == ["a.nfo"]
+
+
+async def test_a_database_outage_holds_jobs_instead_of_crashing_the_actor(
+    aio_loop: None, db_url: str, tmp_path: Path
+) -> None:
+    with contextlib.closing(PgProxy(db_url, password="pw")) as proxy:
+        async with (
+            Database.open(proxy.url, max_size=2) as db,
+            running_pipeline(db, tmp_path / "r") as h,
+        ):
+            (h.downloads / "a.txt").write_text("a")
+            with h.subscribe() as events:
+                proxy.cut()
+                torrent_id = h.complete("a.txt", {"a.txt": 1})
+                # The job cannot even be written: nothing happens, nothing crashes...
+                with trio.move_on_after(1.5):
+                    await h.outcome(events, torrent_id)
+                    raise AssertionError("a job ran without its state saved")
+                # ...and once PostgreSQL is back it goes through.
+                proxy.restore()
+                done = await h.outcome(events, torrent_id, timeout=60)
+            assert isinstance(done, FsopsCompleted), done
+    assert (tmp_path / "r" / "library" / "a" / "a.txt").read_text() == "a"
