@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -91,6 +92,14 @@ async def db(aio_loop: None, db_url: str) -> AsyncIterator[Database]:
     """A pool on the test's own database."""
     async with Database.open(db_url, max_size=4) as database:
         yield database
+
+
+@pytest.fixture(autouse=True)
+def _unfreeze_heap() -> Iterator[None]:
+    """Daemons under test freeze the heap (``settle_heap``); give the suite's objects back to
+    the collector after each test, so one test's garbage does not outlive it."""
+    yield
+    gc.unfreeze()
 
 
 @pytest.fixture

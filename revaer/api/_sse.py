@@ -122,6 +122,7 @@ async def close_revoked_streams(
     a key expires or a rotation's grace ends by the clock alone."""
     task_status.started()
     version = snapshots.version
+    hub.close_unauthorised()  # what lapsed while this actor was not running
     while True:
         wait = _until_next_lapse(snapshots.value, now())
         with trio.move_on_after(math.inf if wait is None else wait):

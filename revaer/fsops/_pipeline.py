@@ -60,6 +60,7 @@ _PROGRESS_INTERVAL = 0.5  # at most two progress events a second per job
 _MAX_WORKERS = 8
 _RECHECK = 30.0  # seconds between looks at the catalog while a move is confirmed
 _SAVE_TIMEOUT = 10.0  # one write of a job's state
+_EVENT_ATTEMPTS = 3  # tries to act on one event before it is logged and dropped
 _ACCEPT_TIMEOUT = 10.0  # a request waits this long for the actor (it may be restarting)
 
 
@@ -207,6 +208,7 @@ class FsPipeline:
         self._probe_interval = probe_interval
         self._jobs: dict[str, JobStatus] = {}
         self._loaded = False
+        self._adopted = False
         self._queue: OrderedDict[str, _Request] = OrderedDict()
         self._queued = trio.Event()
         self._running: dict[str, tuple[trio.CancelScope, trio.Event]] = {}
@@ -269,22 +271,42 @@ class FsPipeline:
 
     async def _adopt_missed(self) -> None:
         # A torrent that completed while the daemon was going down (its `completed` event
-        # published, its job not yet written) has a completion time but no job.
+        # published, its job not yet written) has a completion time but no job; a job whose
+        # torrent was removed just before a crash (the removal never reached this actor) has
+        # no torrent, and would claim its library folder for ever.
         for record in self._catalog.all():
             if record.completed_at is not None and record.torrent_id not in self._jobs:
                 await self._accept(_Request(record.torrent_id, None, fresh=False))
+        if not self._adopted:
+            self._adopted = True
+            for torrent_id in [t for t in self._jobs if self._catalog.get(t) is None]:
+                await self._forget(torrent_id)
 
     async def _follow(self) -> None:
         while True:
             event = await self._events.next()
-            payload = event.payload
-            if isinstance(payload, Completed):
-                request = _Request(payload.torrent_id, event.request_id, fresh=False)
-                with bound_request_id(event.request_id):
-                    await self._accept(request)
-            elif isinstance(payload, TorrentRemoved):
-                await self._forget(payload.torrent_id, deleted_data=payload.deleted_data)
-            self._events.done()  # only now: a crash above sees the event again
+            for attempt in range(1, _EVENT_ATTEMPTS + 1):
+                try:
+                    await self._take(event)
+                    break
+                except Exception as exc:  # noqa: BLE001 -- one event must not stop the actor
+                    _log.opt(exception=exc).error(
+                        "handling {} (attempt {} of {}) failed",
+                        event.kind,
+                        attempt,
+                        _EVENT_ATTEMPTS,
+                    )
+                    await trio.sleep(attempt)
+            self._events.done()  # taken, or given up on after its attempts
+
+    async def _take(self, event: Event) -> None:
+        payload = event.payload
+        if isinstance(payload, Completed):
+            request = _Request(payload.torrent_id, event.request_id, fresh=False)
+            with bound_request_id(event.request_id):
+                await self._accept(request)
+        elif isinstance(payload, TorrentRemoved):
+            await self._forget(payload.torrent_id, deleted_data=payload.deleted_data)
 
     async def _take_requests(self) -> None:
         async for request, done in self._intake:
@@ -313,6 +335,8 @@ class FsPipeline:
             stages={} if request.fresh or old is None else old.stages,
             attempts=old.attempts if old is not None else 0,
             meta_path=old.meta_path if old is not None and not request.fresh else None,
+            # The library folder stays this torrent's while it waits (a rerun finds it there).
+            library_path=old.library_path if old is not None else None,
             request_id=request.request_id,
         )
         await self._save(status)
@@ -372,8 +396,11 @@ class FsPipeline:
         except Exception as exc:  # noqa: BLE001 -- one job's bug must not stop the others
             _log.opt(exception=exc).error("{}: pipeline job crashed", request.torrent_id)
             status = self._jobs.get(request.torrent_id)
+            cause: BaseException = exc
+            while isinstance(cause, BaseExceptionGroup) and len(cause.exceptions) == 1:
+                cause = cause.exceptions[0]  # the nursery around a job wraps what it raised
             if status is not None:
-                reason = f"internal error: {type(exc).__name__}: {exc}"
+                reason = f"internal error: {type(cause).__name__}: {cause}"
                 with contextlib.suppress(Exception):
                     await self._failed(status, status.stage or "validate", reason, None, None)
         finally:
@@ -424,6 +451,7 @@ class FsPipeline:
             error_member=None,
             meta_path=str(meta_path),
             stages=dict(meta.stages),
+            library_path=meta.dest or status.library_path,
         )
         await self._save(status)
         self._emit(
@@ -648,6 +676,7 @@ def _settle_meta(meta_path: Path, job: Job) -> Path:
     """
     target = job.dest / META_NAME
     if meta_path != target:
+        job.dest.mkdir(parents=True, exist_ok=True)  # nothing placed: the folder may not exist
         write_meta(target, job.meta)
     return target
 
@@ -656,6 +685,13 @@ def _remove_leftovers(meta_path: Path, confinement: Confinement) -> None:
     """Delete a job's record and staging area beside a payload, and its folder if now empty."""
     if not confinement.contains(meta_path.parent):
         return  # never delete outside the allowed roots, whatever fs_jobs says
+    try:
+        _remove_inside(meta_path)
+    except OSError as exc:
+        _log.warning("could not remove the pipeline's files beside {}: {}", meta_path.parent, exc)
+
+
+def _remove_inside(meta_path: Path) -> None:
     name = meta_path.name
     if name == META_NAME:  # a multi-file torrent's folder
         staging, folder = meta_path.parent / ".revaer.staging", meta_path.parent

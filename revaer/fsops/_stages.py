@@ -21,6 +21,7 @@ import shutil
 import stat
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol, TypeVar
 
@@ -138,8 +139,9 @@ async def validate(job: Job) -> dict[str, Any] | Skipped:
     conf.check(job.view.save_path, what="download directory")
     root = conf.check(job.layout.root, what="payload directory")
 
-    def check_files() -> int:
+    def check_files() -> tuple[int, list[Path]]:
         total = 0
+        resolved: list[Path] = []
         for rel in job.layout.files:
             path = job.layout.root / rel
             if any(part in RESERVED_NAMES for part in rel.parts):
@@ -158,20 +160,16 @@ async def validate(job: Job) -> dict[str, Any] | Skipped:
             if stat.S_ISLNK(info.st_mode) or not stat.S_ISREG(info.st_mode):
                 raise FsopsFailed(f"payload file {path} is not a regular file", path=str(path))
             total += info.st_size
-        return total
+            resolved.append(path.resolve())
+        return total, resolved
 
-    total = await job.blocking(check_files)
+    total, payload = await job.blocking(check_files)
     route = policy.route(job.view.tags)
     wanted = job.layout.destination(policy.library_root, route)
     dest = wanted
     for n in range(1, 1000):
         real = conf.check(dest, what="library destination")
-        if real == root or real.is_relative_to(root) or root.is_relative_to(real):
-            raise FsopsRefused(
-                f"library destination {dest} overlaps the payload {job.layout.root}: "
-                "library_root (or a tag's subdir) must not be the download directory",
-                path=str(dest),
-            )
+        await job.blocking(partial(_refuse_overlap, job, route.mode, real, root, payload))
         if not job.taken(dest):
             break
         if route.mode == "move":
@@ -182,10 +180,29 @@ async def validate(job: Job) -> dict[str, Any] | Skipped:
             )
         # Another torrent's folder: this one gets its own, so records never mix.
         dest = wanted.with_name(f"{wanted.name} ({n})")
+    else:
+        raise FsopsFailed(f"no free library folder for {wanted} (tried 999 names)")
     job.meta.dest = str(dest)
     job.meta.mode = route.mode
     job.meta.staging = str(job.layout.staging)
     return {"dest": str(dest), "mode": route.mode, "bytes": total}
+
+
+def _refuse_overlap(job: Job, mode: str, dest: Path, root: Path, payload: list[Path]) -> None:
+    """The library folder must hold none of the torrent's files (cleanup would delete them,
+    the manifest would cover them) and lie outside a torrent's own folder — unless it is where
+    a move already put the torrent, which is the point of ``move``."""
+    if mode == "move":
+        target = dest.parent if job.layout.multi else dest
+        if job.view.save_path.resolve() == target:
+            return  # the torrent seeds from the library already (a rerun after its move)
+    inside_torrent = job.layout.multi and (dest == root or dest.is_relative_to(root))
+    if inside_torrent or any(p.is_relative_to(dest) for p in payload):
+        raise FsopsRefused(
+            f"library destination {dest} overlaps the payload {job.layout.root}: "
+            "library_root (or a tag's subdir) must not be the download directory",
+            path=str(dest),
+        )
 
 
 # -- par2 -----------------------------------------------------------------------------------
@@ -415,10 +432,12 @@ async def _move_torrent(job: Job) -> None:
         # libtorrent replaces what is in the way: the conflict policy is applied here first.
         for rel in job.layout.files:
             there = job.dest / rel
+            source = job.layout.root / rel
             if (
                 there.exists()
+                and source.exists()  # gone: libtorrent moved it before a crash
                 and job.policy.conflict != "overwrite"
-                and not same_content(job.layout.root / rel, there, check=job.check)
+                and not same_content(source, there, check=job.check)
             ):
                 raise FsopsFailed(
                     f"the library already has {there} with other content, and moving the "

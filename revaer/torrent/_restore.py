@@ -119,7 +119,7 @@ async def restore(
     core.restored.set()
     if posted:
         _log.info("restored {} torrents", len(core.state.entries))
-        settle_heap()  # thousands of entries live as long as the session: exempt them
+        settle_heap()  # thousands of entries live as long as the session
 
 
 async def final_save(core: SessionCore, handler: AlertHandler, *, after_crash: bool) -> bool:

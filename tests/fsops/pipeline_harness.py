@@ -45,6 +45,7 @@ class PipelineHarness:
     metrics: Metrics
     snapshots: Watched[ConfigSnapshot]
     config: ConfigService
+    catalog: TorrentCatalog
 
     @property
     def downloads(self) -> Path:
@@ -105,7 +106,12 @@ async def _no_engine(_torrent_id: str, _download_dir: str) -> None:
 
 @asynccontextmanager
 async def running_pipeline(
-    db: Database, root: Path, *, probe_interval: float = 30.0, **policy: Any
+    db: Database,
+    root: Path,
+    *,
+    probe_interval: float = 30.0,
+    catalog: TorrentCatalog | None = None,
+    **policy: Any,
 ) -> AsyncIterator[PipelineHarness]:
     """The pipeline actor with ``library_root`` and ``download_root`` under ``root``."""
     (root / "downloads").mkdir(parents=True, exist_ok=True)
@@ -119,7 +125,7 @@ async def running_pipeline(
     )
     snapshots = Watched(await config.load())
     bus = EventBus()
-    catalog = TorrentCatalog()
+    catalog = catalog if catalog is not None else TorrentCatalog()
     intake = PipelineIntake()
     publisher = Publisher(bus, [catalog, intake], state_of=catalog.state_of)
     health = HealthRegistry()
@@ -132,6 +138,6 @@ async def running_pipeline(
         await nursery.start(pipeline.run)
         yield PipelineHarness(
             root=root, pipeline=pipeline, publisher=publisher, health=health,
-            metrics=metrics, snapshots=snapshots, config=config,
+            metrics=metrics, snapshots=snapshots, config=config, catalog=catalog,
         )  # fmt: skip
         nursery.cancel_scope.cancel()

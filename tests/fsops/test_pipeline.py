@@ -245,10 +245,14 @@ async def test_jobs_survive_a_restart_of_the_actor(db: Database, tmp_path: Path)
             while (status := h.pipeline.status(skipped)) is None:
                 await trio.sleep(0.01)  # a skipped job announces nothing: look again
         assert status.state == "skipped" and status.error is not None
-    # Persisted: a new actor on the same database knows the job.
-    async with running_pipeline(db, root, enabled=True) as h:
+        catalog = h.catalog
+    # Persisted: a new actor on the same database (and catalog) knows the job; one whose
+    # torrent is gone (removed just before a crash) is forgotten.
+    async with running_pipeline(db, root, enabled=True, catalog=catalog) as h:
         status = h.pipeline.status(skipped)
         assert status is not None and status.state == "skipped"
+    async with running_pipeline(db, root, enabled=True) as h:
+        assert h.pipeline.status(skipped) is None
 
 
 def _undecodable_tar(payload: Path) -> None:
@@ -267,6 +271,11 @@ def _bang_zip(payload: Path) -> None:
         z.writestr("inner.txt", b"i")
 
 
+def _empty_zip(payload: Path) -> None:
+    with zipfile.ZipFile(payload / "empty.zip", "w") as z:
+        z.writestr(zipfile.ZipInfo("only-a-folder/"), b"")
+
+
 def _two_covers(payload: Path) -> None:
     # Two archives side by side, each with its cover: both land in one folder.
     for cd in ("CD1", "CD2"):
@@ -279,6 +288,7 @@ ODD: dict[str, tuple[Callable[[Path], object], str | None, set[str]]] = {
     "undecodable-member-name": (_undecodable_tar, None, {"keep.txt"}),
     "bang-in-archive-name": (_bang_zip, None, {"inner.txt"}),
     "two-files-one-name": (_two_covers, None, {"cover.jpg", "cover (1).jpg"}),
+    "archive-of-nothing": (_empty_zip, None, set()),
     "symlink-loop": (lambda p: (p / "loop").symlink_to(p / "loop"), "validate", set()),
     "reserved-name": (lambda p: (p / ".revaer.meta").write_text("{}"), "validate", set()),
 }
@@ -303,7 +313,8 @@ async def test_odd_payloads_end_in_a_clear_outcome_and_the_actor_goes_on(
             outcome = await h.outcome(events, torrent_id)
             if failing_stage is None:
                 assert isinstance(outcome, FsopsCompleted), outcome
-                got = {p.name for p in (h.library / "Rel").iterdir()}
+                folder = h.library / "Rel"
+                got = {p.name for p in folder.iterdir()} if folder.exists() else set()
                 assert got - {".revaer.meta", ".revaer.sha256"} == library
             else:
                 assert isinstance(outcome, FsopsFailed), outcome

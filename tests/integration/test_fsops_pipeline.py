@@ -184,3 +184,12 @@ async def test_move_mode_by_tag_moves_the_torrent_into_the_library(
         assert verify_manifest(folder) == []
         assert not (tmp_path / "downloads" / RELEASE).exists()
         await still_seeds(daemon, torrent_id)
+        # A rerun on request, with the torrent already seeding from the library, goes through.
+        before = library_tree(folder)
+        async with sse(daemon, params={"torrent": torrent_id}) as stream:
+            again = await daemon.api.post(
+                f"/v1/torrents/{torrent_id}/action", json={"type": "fsops"}
+            )
+            assert again.status_code == 200, again.text
+            await fsops_outcome(stream)
+        assert library_tree(folder).keys() == before.keys()
