@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 
 from revaer.fsops._errors import FsopsFailed, FsopsRefused
-from revaer.fsops._meta import atomic_write
+from revaer.runtime import write_atomically
 
 __all__ = ["MANIFEST_NAME", "read_manifest", "sha256_file", "verify_manifest", "write_manifest"]
 
@@ -126,7 +126,7 @@ def write_manifest(directory: Path, digests: Mapping[str, str]) -> Path:
         lines.append(_line(digest, _checked_name(name)))
     path = directory / MANIFEST_NAME
     try:
-        atomic_write(path, "".join(lines).encode("utf-8", "surrogateescape"))
+        write_atomically(path, "".join(lines).encode("utf-8", "surrogateescape"))
     except OSError as error:
         raise FsopsFailed(
             f"cannot write {path}: {error.strerror or error}", path=str(path)

@@ -10,13 +10,14 @@ because it is written before the database is told.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["META_NAME", "JobMeta", "atomic_write", "read_meta", "write_meta"]
+from revaer.runtime import write_atomically
+
+__all__ = ["META_NAME", "JobMeta", "read_meta", "write_meta"]
 
 META_NAME = ".revaer.meta"
 _VERSION = 1
@@ -85,23 +86,6 @@ def read_meta(path: Path, torrent_id: str) -> JobMeta:
     )
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves the old or the new content, never half."""
-    tmp = path.with_name(f".{path.name}.revaer-part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def write_meta(path: Path, meta: JobMeta) -> None:
     """Persist ``meta`` at ``path`` atomically."""
-    atomic_write(path, json.dumps(meta.to_json(), indent=1, sort_keys=True).encode())
+    write_atomically(path, json.dumps(meta.to_json(), indent=1, sort_keys=True).encode())

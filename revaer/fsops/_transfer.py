@@ -35,6 +35,7 @@ from typing import Literal
 
 from revaer.fsops._checksum import sha256_file
 from revaer.fsops._errors import FsopsFailed, FsopsRefused
+from revaer.runtime import fsync_directory
 
 __all__ = [
     "PART_SUFFIX",
@@ -243,16 +244,7 @@ def _same_entry(a: Path, b: Path) -> bool:
 
 def _fsync_dir(directory: Path) -> None:
     with _worded("sync directory", directory):
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            os.fsync(fd)
-        except OSError as error:
-            # Some filesystems (FUSE, some network ones) cannot sync a directory; the file's
-            # data is synced already and that is all they offer.
-            if error.errno not in (errno.EINVAL, errno.ENOTSUP):
-                raise
-        finally:
-            os.close(fd)
+        fsync_directory(directory)
 
 
 def _remove_part(part: Path) -> None:

@@ -8,6 +8,7 @@ Every long-running part of Revaer runs as a child of a :class:`Supervisor`, desc
 """
 
 from revaer.runtime._backoff import Backoff
+from revaer.runtime._durable import fsync_directory, write_atomically
 from revaer.runtime._health import ComponentHealth, HealthRegistry, HealthSnapshot, HealthState
 from revaer.runtime._heap import settle_heap
 from revaer.runtime._request_context import bound_request_id, current_request_id
@@ -32,5 +33,7 @@ __all__ = [
     "bound_request_id",
     "current_request_id",
     "describe",
+    "fsync_directory",
     "settle_heap",
+    "write_atomically",
 ]

@@ -38,7 +38,7 @@ import trio
 from loguru import logger
 
 from revaer.errors import ServiceUnavailable
-from revaer.runtime import HealthRegistry
+from revaer.runtime import HealthRegistry, fsync_directory
 
 __all__ = [
     "ResumeStore",
@@ -530,7 +530,7 @@ class ResumeStore:
         changed |= self._remove_orphans(scan)
         if changed:
             try:
-                _fsync_directory(self._directory)
+                fsync_directory(self._directory)
             except OSError as exc:
                 scan.problems.append(f"cannot sync {self._directory}: {_strerror(exc)}")
         scan.torrents.sort(
@@ -602,7 +602,7 @@ def _take_file(path: Path) -> bool:
         path.unlink()
     except FileNotFoundError:
         return False
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
     return True
 
 
@@ -654,7 +654,7 @@ def _write_atomically(directory: Path, items: Sequence[tuple[Path, bytes]]) -> N
                 temp.unlink(missing_ok=True)
         raise
     # Without this the renames themselves may be lost on power failure.
-    _fsync_directory(directory)
+    fsync_directory(directory)
 
 
 def _write_temp(temp: Path, data: bytes, *, sync: bool) -> None:
@@ -695,7 +695,7 @@ def _remove_files(paths: Sequence[Path]) -> list[str]:
             problems.append(f"cannot remove {path}: {_strerror(exc)}")
     if removed:
         try:
-            _fsync_directory(first.parent)
+            fsync_directory(first.parent)
         except OSError as exc:
             problems.append(f"cannot sync {first.parent}: {_strerror(exc)}")
     return problems
@@ -706,7 +706,7 @@ def _remove_quietly(paths: Sequence[Path]) -> None:
     for path in paths:
         with contextlib.suppress(OSError):
             path.unlink(missing_ok=True)
-    _fsync_directory(paths[0].parent)
+    fsync_directory(paths[0].parent)
 
 
 def _unlink_existing(path: Path) -> bool:
@@ -715,14 +715,6 @@ def _unlink_existing(path: Path) -> bool:
     except FileNotFoundError:
         return False
     return True
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _strerror(exc: OSError) -> str:
