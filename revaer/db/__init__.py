@@ -6,6 +6,7 @@ from revaer.db._describe import describe_dsn
 from revaer.db._embedded import EmbeddedPostgres
 from revaer.db._errors import DatabaseUnavailable, QueryError
 from revaer.db._migrate import Migration, load_migrations, migrate
+from revaer.db._storable import storable, storable_text
 
 __all__ = [
     "Connection",
@@ -21,4 +22,6 @@ __all__ = [
     "load_migrations",
     "migrate",
     "open_asyncio_loop",
+    "storable",
+    "storable_text",
 ]

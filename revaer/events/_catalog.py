@@ -20,7 +20,7 @@ from typing import Any, assert_never
 import trio
 from loguru import logger
 
-from revaer.db import Connection, Database, DatabaseUnavailable, QueryError, Row
+from revaer.db import Connection, Database, DatabaseUnavailable, QueryError, Row, storable_text
 from revaer.events._bus import Event
 from revaer.events._final import write_once_more
 from revaer.events._payloads import (
@@ -162,28 +162,15 @@ _UPSERT = (
 )
 
 
-def _pg_text(text: str) -> str:
-    # PostgreSQL text and jsonb cannot hold NUL, and asyncpg cannot encode a lone surrogate:
-    # either would make the whole batch fail. The engine cleans names at its edge; this is the
-    # last line of defence for anything else (e.g. a tracker's error message).
-    if "\x00" in text:
-        text = text.replace("\x00", "\ufffd")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = text.encode("utf-8", "replace").decode("utf-8")
-    return text
-
-
 def _record_row(r: TorrentRecord) -> tuple[object, ...]:
     values = {c: getattr(r, c) for c in _COLUMNS} | {
-        "name": _pg_text(r.name),
-        "save_path": _pg_text(r.save_path),
-        "last_error": None if r.last_error is None else _pg_text(r.last_error),
+        "name": storable_text(r.name),
+        "save_path": storable_text(r.save_path),
+        "last_error": None if r.last_error is None else storable_text(r.last_error),
         "state": r.state.value,
-        "files": [_file_json(f) | {"path": _pg_text(f.path)} for f in r.files],
-        "tags": [_pg_text(t) for t in r.tags],
-        "trackers": [_pg_text(t) for t in r.trackers],
+        "files": [_file_json(f) | {"path": storable_text(f.path)} for f in r.files],
+        "tags": [storable_text(t) for t in r.tags],
+        "trackers": [storable_text(t) for t in r.trackers],
     }
     return tuple(values[c] for c in _COLUMNS)
 

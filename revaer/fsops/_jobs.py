@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from revaer.db import Database
+from revaer.db import Database, storable
 from revaer.fsops._stages import STAGE_NAMES
 
 __all__ = ["FsJobStore", "JobState", "JobStatus"]
@@ -71,25 +71,6 @@ class JobStatus:
         }
 
 
-def _pg(value: Any) -> Any:
-    """``value`` with every string storable: file and member names come from archives and
-    torrents, and may hold NUL or undecodable bytes (lone surrogates), which PostgreSQL's
-    text and jsonb refuse — one such name must not make the job unsavable."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            value = value.replace("\x00", "\ufffd")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            value = value.encode("utf-8", "replace").decode("utf-8")
-        return value
-    if isinstance(value, dict):
-        return {_pg(k): _pg(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_pg(v) for v in value]
-    return value
-
-
 _COLUMNS = tuple(f.name for f in fields(JobStatus))
 _UPSERT = (
     f"INSERT INTO fs_jobs ({', '.join(_COLUMNS)}, updated_at) "  # noqa: S608 -- fixed names
@@ -120,7 +101,7 @@ class FsJobStore:
 
     async def save(self, status: JobStatus) -> None:
         """Insert or replace ``status``."""
-        await self._db.execute(_UPSERT, *(_pg(getattr(status, c)) for c in _COLUMNS))
+        await self._db.execute(_UPSERT, *(storable(getattr(status, c)) for c in _COLUMNS))
 
     async def delete(self, torrent_id: str) -> None:
         """Forget the job of a removed torrent."""
