@@ -12,7 +12,6 @@ that names it, and the next probe that finds it makes the component healthy agai
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
@@ -48,7 +47,7 @@ from revaer.fsops._jobs import FsJobStore, JobStatus
 from revaer.fsops._layout import Layout, TorrentView
 from revaer.fsops._meta import META_NAME, JobMeta, read_meta, write_meta
 from revaer.fsops._policy import FsPolicy
-from revaer.fsops._stages import STAGE_NAMES, STAGES, Job, Skipped
+from revaer.fsops._stages import STAGE_NAMES, STAGES, Job, Skipped, remove_empty_dirs
 from revaer.fsops._tools import Toolbox, probe_tools
 from revaer.runtime import HealthRegistry, Watched, bound_request_id, current_request_id
 from revaer.telemetry import Metrics
@@ -214,7 +213,6 @@ class FsPipeline:
         self._running: dict[str, tuple[trio.CancelScope, trio.Event]] = {}
         self._limiter = trio.CapacityLimiter(1)
         self._probe_now = trio.Event()
-        self._toolbox: Toolbox | None = None
         self._intake_send, self._intake = trio.open_memory_channel[tuple[_Request, trio.Event]](64)
 
     # -- what the API uses ---------------------------------------------------------------------
@@ -257,7 +255,7 @@ class FsPipeline:
         if not self._loaded:
             self._jobs = await self._store.load()
             self._loaded = True
-        self._probe()
+        await self._probe()
         for status in sorted(self._jobs.values(), key=lambda s: s.queued_at):
             if status.state in ("queued", "running"):
                 self._enqueue(_Request(status.torrent_id, status.request_id, fresh=False))
@@ -361,13 +359,15 @@ class FsPipeline:
         try:
             await self._store.delete(torrent_id)
         except (DatabaseUnavailable, QueryError) as exc:
-            # An orphan row is harmless (nothing shows it); losing the removal is not worse.
+            # The row is dropped at the next start (its torrent is gone from the catalog).
             _log.warning("{}: job of a removed torrent not deleted: {}", torrent_id, exc)
         if deleted_data and status.meta_path and status.state != "completed":
             # The torrent's data is gone: so go the job's own files beside it (a finished
             # job's record is in the library, and stays there).
-            conf = self._policy().confinement()
-            await trio.to_thread.run_sync(_remove_leftovers, Path(status.meta_path), conf)
+            policy = self._policy()
+            await trio.to_thread.run_sync(
+                lambda: _remove_leftovers(Path(status.meta_path or ""), policy.confinement())
+            )
 
     async def _dispatch(self, nursery: trio.Nursery) -> None:
         while True:
@@ -423,7 +423,7 @@ class FsPipeline:
             off = "the pipeline is off (fs_policy.enabled is false)"
             await self._save(status.with_(state="skipped", error=off))
             return
-        toolbox = self._probe()
+        toolbox = await self._probe()
         view = TorrentView(
             torrent_id=torrent_id,
             name=record.name,
@@ -488,6 +488,7 @@ class FsPipeline:
             warn=warn,
             checkpoint=checkpoint,
             taken=lambda dest: self._taken(dest, torrent_id),
+            confinement=await trio.to_thread.run_sync(policy.confinement),
         )
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._report_progress, job)
@@ -580,7 +581,7 @@ class FsPipeline:
             )
         )
         _log.warning("{}: pipeline failed in {}: {}", status.torrent_id, stage, reason)
-        self._probe()  # a failure may be a tool that went away
+        await self._probe()  # a failure may be a tool that went away
         return status
 
     async def _report_progress(self, job: Job) -> None:
@@ -616,16 +617,15 @@ class FsPipeline:
             with trio.move_on_after(self._probe_interval):
                 await self._probe_now.wait()
             self._probe_now = trio.Event()
-            self._probe()
+            await self._probe()
 
     def probe(self) -> None:
         """Probe the tools again soon (an operator installed one)."""
         self._probe_now.set()
 
-    def _probe(self) -> Toolbox:
+    async def _probe(self) -> Toolbox:
         policy = self._policy()
-        toolbox = probe_tools()
-        self._toolbox = toolbox
+        toolbox = await trio.to_thread.run_sync(probe_tools)  # stats along PATH: off the loop
         reason = toolbox.reason(policy.needed_tools()) if policy.enabled else None
         if reason is None:
             self._health.ok("fsops", tools=dict(toolbox.found))
@@ -704,6 +704,4 @@ def _remove_inside(meta_path: Path) -> None:
     meta_path.unlink(missing_ok=True)
     if folder is not None:
         # Folders the torrent's files left empty (libtorrent removes only what it made).
-        for dirpath, _dirs, _files in sorted(os.walk(folder), key=lambda w: -len(w[0])):
-            with contextlib.suppress(OSError):
-                Path(dirpath).rmdir()
+        remove_empty_dirs(folder, keep_top=False)

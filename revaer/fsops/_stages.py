@@ -19,7 +19,7 @@ import hashlib
 import os
 import shutil
 import stat
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -37,7 +37,7 @@ from revaer.fsops._policy import FsPolicy
 from revaer.fsops._tools import TOOLS, Toolbox
 from revaer.fsops._transfer import place, same_content
 
-__all__ = ["STAGES", "STAGE_NAMES", "EnginePort", "Job", "Skipped"]
+__all__ = ["STAGES", "STAGE_NAMES", "EnginePort", "Job", "Skipped", "remove_empty_dirs"]
 
 T = TypeVar("T")
 
@@ -89,10 +89,8 @@ class Job:
     bytes_done: int = 0
     bytes_total: int = 0
     """Progress of the current stage (written by the worker thread, read by the reporter)."""
-    confinement: Confinement = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.confinement = self.policy.confinement()
+    confinement: Confinement
+    """The policy's allowed roots, resolved (by the runner, off the event loop)."""
 
     @property
     def staging(self) -> Path:
@@ -136,10 +134,10 @@ async def validate(job: Job) -> dict[str, Any] | Skipped:
     if not job.layout.files:
         raise FsopsFailed("the torrent has no wanted files: nothing to put into the library")
     conf = job.confinement
-    conf.check(job.view.save_path, what="download directory")
-    root = conf.check(job.layout.root, what="payload directory")
 
-    def check_files() -> tuple[int, list[Path]]:
+    def check_files() -> tuple[int, Path, list[Path]]:
+        conf.check(job.view.save_path, what="download directory")
+        root = conf.check(job.layout.root, what="payload directory")
         total = 0
         resolved: list[Path] = []
         for rel in job.layout.files:
@@ -161,15 +159,14 @@ async def validate(job: Job) -> dict[str, Any] | Skipped:
                 raise FsopsFailed(f"payload file {path} is not a regular file", path=str(path))
             total += info.st_size
             resolved.append(path.resolve())
-        return total, resolved
+        return total, root, resolved
 
-    total, payload = await job.blocking(check_files)
+    total, root, payload = await job.blocking(check_files)
     route = policy.route(job.view.tags)
     wanted = job.layout.destination(policy.library_root, route)
     dest = wanted
     for n in range(1, 1000):
-        real = conf.check(dest, what="library destination")
-        await job.blocking(partial(_refuse_overlap, job, route.mode, real, root, payload))
+        await job.blocking(partial(_refuse_overlap, job, route.mode, dest, root, payload))
         if not job.taken(dest):
             break
         if route.mode == "move":
@@ -188,10 +185,11 @@ async def validate(job: Job) -> dict[str, Any] | Skipped:
     return {"dest": str(dest), "mode": route.mode, "bytes": total}
 
 
-def _refuse_overlap(job: Job, mode: str, dest: Path, root: Path, payload: list[Path]) -> None:
-    """The library folder must hold none of the torrent's files (cleanup would delete them,
-    the manifest would cover them) and lie outside a torrent's own folder — unless it is where
-    a move already put the torrent, which is the point of ``move``."""
+def _refuse_overlap(job: Job, mode: str, wanted: Path, root: Path, payload: list[Path]) -> None:
+    """The library folder must be allowed, hold none of the torrent's files (cleanup would
+    delete them, the manifest would cover them) and lie outside a torrent's own folder —
+    unless it is where a move already put the torrent, which is the point of ``move``."""
+    dest = job.confinement.check(wanted, what="library destination")
     if mode == "move":
         target = dest.parent if job.layout.multi else dest
         if job.view.save_path.resolve() == target:
@@ -254,7 +252,8 @@ async def extract_archives(job: Job) -> dict[str, Any] | Skipped:
     if not archives:
         return Skipped("no archives")
     done = {entry["archive"] for entry in job.meta.extracted}
-    job.bytes_done, job.bytes_total = 0, sum(v.stat().st_size for a in archives for v in a.volumes)
+    job.bytes_done = 0
+    job.bytes_total = await job.blocking(lambda: _sizes(v for a in archives for v in a.volumes))
     for archive in archives:
         name = str(_rel(archive.first, root))
         if name in done:
@@ -312,9 +311,9 @@ async def _extract_one(job: Job, archive: ArchiveSet, staging: Path) -> list[Pur
             f"{archive.first.name} needs {spec.name}, which is not on PATH: {spec.install}",
             path=str(archive.first),
         )
-    job.confinement.check(staging, what="staging directory")
 
     def run() -> list[PurePosixPath]:
+        job.confinement.check(staging, what="staging directory")
         # A run that crashed in the middle of this archive left part of it: start it over.
         shutil.rmtree(staging, ignore_errors=True)
         staging.parent.mkdir(parents=True, exist_ok=True)
@@ -379,7 +378,7 @@ async def transfer(job: Job) -> dict[str, Any] | Skipped:
         await _move_torrent(job)
     staging = job.staging
     job.bytes_done = 0
-    job.bytes_total = sum(_size(Path(src)) for _, src in job.meta.plan)
+    job.bytes_total = await job.blocking(lambda: _sizes(Path(src) for _, src in job.meta.plan))
     fell_back = False
 
     def run() -> tuple[list[str], int]:
@@ -457,6 +456,11 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
+
+
+def _sizes(paths: Iterable[Path]) -> int:
+    """The bytes a stage will go through (for progress; a missing file counts 0)."""
+    return sum(_size(p) for p in paths)
 
 
 def _file_mode(policy: FsPolicy, source: Path) -> int | None:
@@ -551,8 +555,7 @@ async def cleanup(job: Job) -> dict[str, Any] | Skipped:
             with contextlib.suppress(FileNotFoundError):  # dropped by the run that crashed
                 path.unlink()
             dropped.append(rel)
-        for dirpath, _dirs, _files in sorted(os.walk(dest), key=lambda w: -len(w[0])):
-            with_suppress_rmdir(Path(dirpath), keep=dest)
+        remove_empty_dirs(dest, keep_top=True)
         job.confinement.check(job.staging, what="staging directory")
         shutil.rmtree(job.staging, ignore_errors=True)
         return dropped, kept_seeding
@@ -562,15 +565,18 @@ async def cleanup(job: Job) -> dict[str, Any] | Skipped:
     return {"dropped": dropped, "kept_seeding": kept}
 
 
-def with_suppress_rmdir(path: Path, *, keep: Path) -> None:
-    """Remove ``path`` if it is an empty directory other than ``keep``."""
-    if path == keep:
-        return
-    try:
-        path.rmdir()
-    except OSError as exc:
-        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
-            raise
+def remove_empty_dirs(top: Path, *, keep_top: bool) -> None:
+    """Remove the directories under ``top`` (and ``top`` unless ``keep_top``) left empty,
+    deepest first; a directory that still holds something stays."""
+    for dirpath, _dirs, _files in sorted(os.walk(top), key=lambda w: -len(w[0])):
+        path = Path(dirpath)
+        if keep_top and path == top:
+            continue
+        try:
+            path.rmdir()
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
+                raise
 
 
 # -- checksum -------------------------------------------------------------------------------
@@ -585,7 +591,7 @@ async def checksum(job: Job) -> dict[str, Any] | Skipped:
     if not files:
         return Skipped("no file was placed in the library")
     job.bytes_done = 0
-    job.bytes_total = sum(_size(dest / f) for f in files)
+    job.bytes_total = await job.blocking(lambda: _sizes(dest / f for f in files))
 
     def run() -> str:
         digests = {

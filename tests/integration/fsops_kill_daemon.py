@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from revaer.fsops import STAGES, _stages, _transfer
+from revaer.fsops import STAGES, _stages
 
 
 def _die(marker: Path) -> None:
@@ -24,38 +24,32 @@ def _die(marker: Path) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _die_on_call(name: str, nth: int, marker: Path) -> None:
+    """Wrap the function ``name`` the stages call so its ``nth`` return kills the process."""
+    real = vars(_stages)[name]
+    calls = 0
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        result = real(*args, **kwargs)
+        calls += 1
+        if calls == nth:
+            _die(marker)
+        return result
+
+    vars(_stages)[name] = wrapper  # the name the stage looks up when it calls
+
+
 def install(stage: str, marker: Path) -> None:
     if marker.exists():
         return
-    original = STAGES[stage]
     if stage == "transfer":
-        real_place = _transfer.place
-        placed = 0
-
-        def place(*args: Any, **kwargs: Any) -> Any:
-            nonlocal placed
-            result = real_place(*args, **kwargs)
-            placed += 1
-            if placed == 2:
-                _die(marker)
-            return result
-
-        vars(_stages)["place"] = place  # the name the stage calls
+        _die_on_call("place", 2, marker)  # half-way: after the second file placed
         return
     if stage == "extract":
-        real_extract = vars(_stages)["extract"]
-        count = 0
-
-        def extract(*args: Any, **kwargs: Any) -> Any:
-            nonlocal count
-            result = real_extract(*args, **kwargs)
-            count += 1
-            if count == 2:
-                _die(marker)
-            return result
-
-        vars(_stages)["extract"] = extract
+        _die_on_call("extract", 2, marker)  # after the second archive
         return
+    original = STAGES[stage]
 
     async def killing(job: _stages.Job) -> Any:
         result = await original(job)
