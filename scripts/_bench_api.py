@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 import trio
+from _bench_common import emit, note
 
 from revaer.api.server import ApiKeyVerifier, RateLimiter
 from revaer.auth import hash_secret
@@ -35,19 +36,6 @@ from revaer.runtime import Watched
 from revaer.types import Revision
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def emit(name: str, value: float | int | str) -> None:
-    """Write one ``name=value`` figure to stdout."""
-    if isinstance(value, float):
-        value = f"{value:.3f}"
-    sys.stdout.write(f"{name}={value}\n")
-    sys.stdout.flush()
-
-
-def note(text: str) -> None:
-    sys.stdout.write(f"# {text}\n")
-    sys.stdout.flush()
 
 
 def pct(samples: list[float], p: float) -> float:

@@ -40,6 +40,7 @@ if str(_REPO) not in sys.path:
 
 import libtorrent as lt  # noqa: E402
 import trio  # noqa: E402
+from _bench_common import at_least, note  # noqa: E402
 
 from revaer.db import Database, EmbeddedPostgres, migrate, open_asyncio_loop  # noqa: E402
 from revaer.events import TorrentCatalog, TorrentState  # noqa: E402
@@ -87,14 +88,9 @@ Leecher = Literal["bare", "revaer"]
 
 
 def emit(name: str, value: object) -> None:
-    """Write one ``name=value`` figure to stdout."""
+    """Write one ``name=value`` figure to stdout, as given (these figures are rounded by
+    their callers, unlike ``_bench_common.emit``'s three decimals)."""
     sys.stdout.write(f"{name}={value}\n")
-    sys.stdout.flush()
-
-
-def note(text: str) -> None:
-    """Write one ``# comment`` line to stdout, to explain the figures around it."""
-    sys.stdout.write(f"# {text}\n")
     sys.stdout.flush()
 
 
@@ -449,7 +445,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="Benchmark Revaer's torrent engine against bare libtorrent on loopback; "
         "prints name=value figures on stdout.",
     )
-    positive = partial(_at_least, 1)
+    positive = partial(at_least, 1)
     parser.add_argument("--size-mib", type=positive, default=512, help="payload size (512)")
     parser.add_argument("--torrents", type=positive, default=1000, help="torrents added (1000)")
     parser.add_argument(
@@ -461,7 +457,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--piece-kib",
-        type=partial(_at_least, 0),
+        type=partial(at_least, 0),
         default=0,
         help="piece size in KiB, a power of two ≥ 16 (0: libtorrent chooses)",
     )
@@ -478,13 +474,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--keep", action="store_true", help="keep the work directory and every download"
     )
     return parser.parse_args(argv)
-
-
-def _at_least(minimum: int, text: str) -> int:
-    value = int(text)
-    if value < minimum:
-        raise argparse.ArgumentTypeError(f"must be at least {minimum}")
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

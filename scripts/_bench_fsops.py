@@ -34,6 +34,8 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
+from _bench_common import at_least, emit, note
+
 from revaer.fsops._archives import extract, find_archives
 from revaer.fsops._checksum import sha256_file
 from revaer.fsops._tools import probe_tools
@@ -42,20 +44,6 @@ from revaer.fsops._transfer import place
 _REPO = Path(__file__).resolve().parent.parent
 _MIB = 1 << 20
 _MEMORY_FILESYSTEMS = frozenset({"tmpfs", "ramfs", "devtmpfs"})
-
-
-def emit(name: str, value: float | int | str) -> None:
-    """Write one ``name=value`` figure to stdout."""
-    if isinstance(value, float):
-        value = f"{value:.3f}"
-    sys.stdout.write(f"{name}={value}\n")
-    sys.stdout.flush()
-
-
-def note(text: str) -> None:
-    """Write a ``#`` comment line to stdout."""
-    sys.stdout.write(f"# {text}\n")
-    sys.stdout.flush()
 
 
 def filesystem_type(path: Path) -> str:
@@ -291,7 +279,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="Benchmark FsOps copy, hardlink, extract and checksum against cp, cp -al, "
         "unzip and sha256sum; prints name=value figures on stdout.",
     )
-    positive = partial(_at_least, 1)
+    positive = partial(at_least, 1)
     parser.add_argument("--size-mib", type=positive, default=256, help="copied file (256)")
     parser.add_argument("--files", type=positive, default=10_000, help="hardlinked (10000)")
     parser.add_argument("--zip-mib", type=positive, default=64, help="zip content (64)")
@@ -305,13 +293,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     return parser.parse_args(argv)
-
-
-def _at_least(minimum: int, text: str) -> int:
-    value = int(text)
-    if value < minimum:
-        raise argparse.ArgumentTypeError(f"must be at least {minimum}")
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
