@@ -31,8 +31,9 @@ import re
 import stat
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
@@ -268,19 +269,31 @@ def _7z_member_problem(block: dict[str, str]) -> str | None:
     return None
 
 
-def _7z_check_listing(listing: str, archive: Path) -> None:
-    for block in _7z_blocks(listing, archive):
-        name = block.get("Path")
-        if name is None:
-            raise FsopsFailed(
-                f"7z listing of {archive.name} has a member without a name", path=str(archive)
-            )
+def _check_members(
+    archive: Path, members: Iterable[tuple[object, Callable[[], str | None], bool]], unnamed: str
+) -> None:
+    """Refuse the archive at its first member without a usable name, with an unsafe name or
+    kind (``problem()``), or encrypted; ``unnamed`` is the error for a nameless member."""
+    for name, problem, encrypted in members:
+        if not isinstance(name, str):
+            raise FsopsFailed(unnamed, path=str(archive))
         member_name(name, archive)
-        problem = _7z_member_problem(block)
-        if problem:
-            raise refuse(archive, name, problem)
-        if block.get("Encrypted") == "+":
+        why = problem()
+        if why:
+            raise refuse(archive, name, why)
+        if encrypted:
             raise _encrypted(archive, name)
+
+
+def _7z_check_listing(listing: str, archive: Path) -> None:
+    _check_members(
+        archive,
+        (
+            (block.get("Path"), partial(_7z_member_problem, block), block.get("Encrypted") == "+")
+            for block in _7z_blocks(listing, archive)
+        ),
+        f"7z listing of {archive.name} has a member without a name",
+    )
 
 
 def _encrypted(archive: Path, member: str | None = None) -> FsopsFailed:
@@ -364,18 +377,18 @@ def _rar_member_problem(entry: dict[str, Any]) -> str | None:
 
 
 def _rar_check_listing(entries: list[dict[str, Any]], archive: Path) -> None:
-    for entry in entries:
-        name = entry.get("XADFileName")
-        if not isinstance(name, str):
-            raise FsopsFailed(
-                f"{archive.name} has a member without a usable name", path=str(archive)
+    _check_members(
+        archive,
+        (
+            (
+                entry.get("XADFileName"),
+                partial(_rar_member_problem, entry),
+                bool(entry.get("XADIsEncrypted")),
             )
-        member_name(name, archive)
-        problem = _rar_member_problem(entry)
-        if problem:
-            raise refuse(archive, name, problem)
-        if entry.get("XADIsEncrypted"):
-            raise _encrypted(archive, name)
+            for entry in entries
+        ),
+        f"{archive.name} has a member without a usable name",
+    )
 
 
 def extract_rar(
