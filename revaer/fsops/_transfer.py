@@ -339,12 +339,19 @@ def _stream(
     return total + _read_write(fd_in, fd_out, paths, check, progress, total)
 
 
+@dataclass(frozen=True, slots=True)
+class _How:
+    """What every way of placing a file is given besides the paths (see :func:`place`)."""
+
+    check: Callable[[], None]
+    progress: Callable[[int], None]
+    file_mode: int | None
+
+
 def _copy(
     source: _Source,
     target: Path,
-    check: Callable[[], None],
-    progress: Callable[[int], None],
-    file_mode: int | None,
+    how: _How,
 ) -> int:
     """Copy through ``.<name>.revaer-part`` and rename it over ``target``; the bytes copied."""
     part = _part_path(target)
@@ -359,10 +366,11 @@ def _copy(
                 part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
             )
         try:
-            total = _stream(fd_in, fd_out, (source.path, target), check, progress)
+            total = _stream(fd_in, fd_out, (source.path, target), how.check, how.progress)
             with _worded("write", target):
                 os.fchmod(
-                    fd_out, stat.S_IMODE(st.st_mode) & 0o777 if file_mode is None else file_mode
+                    fd_out,
+                    stat.S_IMODE(st.st_mode) & 0o777 if how.file_mode is None else how.file_mode,
                 )
                 os.utime(fd_out, ns=(st.st_atime_ns, st.st_mtime_ns))
                 os.fsync(fd_out)
@@ -419,9 +427,7 @@ def _hardlink(
     source: _Source,
     target: Path,
     replace: bool,
-    check: Callable[[], None],
-    progress: Callable[[int], None],
-    file_mode: int | None,
+    how: _How,
 ) -> Placed:
     # Not synced: no data is written, and a link lost to a power cut is made again by a rerun.
     part = _part_path(target) if replace else target
@@ -432,7 +438,7 @@ def _hardlink(
     except OSError as error:
         if error.errno != errno.EXDEV:
             raise _failure("hardlink", source.path, error, to=target) from error
-        copied = _copy(source, target, check, progress, file_mode)
+        copied = _copy(source, target, how)
         return Placed(source=source.path, dest=target, how="copy", fell_back=True, bytes=copied)
     if replace:
         try:
@@ -447,12 +453,11 @@ def _hardlink(
 def _move(
     source: _Source,
     target: Path,
-    check: Callable[[], None],
-    progress: Callable[[int], None],
-    file_mode: int | None,
+    how: _How,
 ) -> Placed:
     # The mode is set before the rename, so a crash between the two cannot leave a moved
     # file with the old mode (a rerun finds the source gone and does nothing more).
+    file_mode = how.file_mode
     if file_mode is not None and stat.S_IMODE(source.st.st_mode) != file_mode:
         with _worded("change the mode of", source.path):
             os.chmod(source.path, file_mode)
@@ -461,7 +466,7 @@ def _move(
     except OSError as error:
         if error.errno != errno.EXDEV:
             raise _failure("move", source.path, error, to=target) from error
-        copied = _copy(source, target, check, progress, file_mode)
+        copied = _copy(source, target, how)
         # A crash here leaves both; the rerun finds the same content and removes the source.
         with _worded("remove", source.path):
             os.unlink(source.path)
@@ -477,16 +482,14 @@ def _perform(
     source: _Source,
     target: Path,
     replace: bool,
-    check: Callable[[], None],
-    progress: Callable[[int], None],
-    file_mode: int | None,
+    how: _How,
 ) -> Placed:
     if mode == "hardlink":
-        return _hardlink(source, target, replace, check, progress, file_mode)
+        return _hardlink(source, target, replace, how)
     if mode == "copy":
-        copied = _copy(source, target, check, progress, file_mode)
+        copied = _copy(source, target, how)
         return Placed(source=source.path, dest=target, how="copy", bytes=copied)
-    return _move(source, target, check, progress, file_mode)
+    return _move(source, target, how)
 
 
 def place(
@@ -537,7 +540,7 @@ def place(
         return Placed(source=source, dest=target, how="already")
     if found == "skipped":
         return Placed(source=source, dest=target, how="skipped")
-    return _perform(mode, src, target, found == "replace", check, progress, file_mode)
+    return _perform(mode, src, target, found == "replace", _How(check, progress, file_mode))
 
 
 def remove_stale_parts(directory: Path) -> int:
